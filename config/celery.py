@@ -1,0 +1,16 @@
+"""The Celery app: configuration from Django settings, tasks from each app."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab  # noqa: F401 - beat entries use it as they grow
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("payerbridge")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Periodic housekeeping. Each entry names a task that is also reachable from a
+# management command, so an admin can run the same work by hand.
+app.conf.beat_schedule = {}

@@ -1,0 +1,209 @@
+"""Payerbridge settings: one file, every value from the environment.
+
+Development defaults exist only when DEBUG is on; production refuses to boot
+without its secrets (see `config.env.require`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from config.env import env, get_bool, get_choice, get_int, get_url, require
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = get_bool("DEBUG", default=False)
+
+_missing: list[str] = []
+
+
+def _required(name: str, dev_default: str) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return dev_default
+    _missing.append(name)
+    return ""
+
+
+def _dev_fernet_key(label: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(label.encode()).digest()).decode()
+
+
+SECRET_KEY = _required("SECRET_KEY", "dev-insecure-" + "payerbridge-secret-key-for-debug-only")
+ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS", "*").split(",") if h.strip()]
+PUBLIC_BASE_URL = (
+    get_url(
+        "PUBLIC_BASE_URL",
+        _required("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        schemes=("http", "https"),
+    )
+    or ""
+).rstrip("/")
+SANDBOX_BASE_URL = (
+    get_url("SANDBOX_BASE_URL", "http://localhost:8001", schemes=("http", "https")) or ""
+).rstrip("/")
+# Comma-separated Fernet keys, newest first; `manage.py rotate_keys` re-encrypts
+# everything under the first one.
+ENCRYPTION_KEYS = [
+    k.strip()
+    for k in _required("ENCRYPTION_KEYS", _dev_fernet_key("payerbridge-dev")).split(",")
+    if k.strip()
+]
+
+DATABASE_URL = env.str("DATABASE_URL", default="")
+REDIS_URL = get_url("REDIS_URL", None, schemes=("redis", "rediss", "unix")) or ""
+if not DATABASE_URL:
+    _missing.append("DATABASE_URL")
+if not REDIS_URL:
+    _missing.append("REDIS_URL")
+require(_missing)
+
+if urlsplit(DATABASE_URL).scheme not in ("postgres", "postgresql", "pgsql"):
+    # SQLite and friends are not supported anywhere.
+    require(["DATABASE_URL (a postgres:// URL)"])
+_db = env.db_url_config(DATABASE_URL)
+_db["HOST"] = unquote(str(_db.get("HOST", "")))  # unix socket directories are %2F-encoded
+_db["CONN_MAX_AGE"] = get_int("DB_CONN_MAX_AGE", 60)
+_db["CONN_HEALTH_CHECKS"] = True
+_db.setdefault("OPTIONS", {})["connect_timeout"] = 5
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "payers",
+    "consent",
+    "etl",
+    "fhircache",
+]
+
+MIDDLEWARE = [
+    "config.request_id.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".local" / "static"
+
+_secure = PUBLIC_BASE_URL.startswith("https://")
+SESSION_COOKIE_NAME = "pb_session"
+SESSION_COOKIE_SECURE = _secure
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_NAME = "pb_csrftoken"
+CSRF_COOKIE_SECURE = _secure
+CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _secure else None
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Celery -----------------------------------------------------------------
+# Celery spells a unix-socket Redis `redis+socket://`; redis-py spells it `unix://`.
+_celery_redis = REDIS_URL.replace("unix://", "redis+socket://", 1)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _celery_redis
+# Results are off by default: most task return values would hold PHI.
+CELERY_RESULT_BACKEND = _celery_redis
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="payerbridge")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = get_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
+CELERY_TASK_TIME_LIMIT = get_int("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
+# A message a killed worker held comes back after this many seconds; every retry
+# countdown must stay below it (and the stale-job reaper acts much sooner).
+CELERY_VISIBILITY_TIMEOUT = get_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # kombu sweeps for expired unacked messages every interval*throttle seconds
+    # (100 s by default); a short visibility timeout needs a faster sweep.
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 2)),
+    "unacked_restore_throttle": 1 if CELERY_VISIBILITY_TIMEOUT < 600 else 10,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".local" / "celerybeat-schedule")
+
+# --- Logging ----------------------------------------------------------------
+LOG_FORMAT = get_choice("LOG_FORMAT", "text" if DEBUG else "json", ("text", "json"))
+LOG_LEVEL = get_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.request_id.RequestIdLogFilter"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's own request logger prints the full path with its query string.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,1 @@
+"""fhircache models."""

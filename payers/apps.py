@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PayersConfig(AppConfig):
+    name = "payers"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,79 @@
+"""Shared fixtures: real PostgreSQL (pytest-django), real Redis, real workers.
+
+The suite runs against whatever DATABASE_URL / REDIS_URL name (`make test`
+starts embedded servers when they are unset). Celery traffic of one test run
+goes to a queue of its own, so a dev stack on the same Redis is not disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.conf import settings
+
+from config.celery import app as celery_app
+from tests.services import Gateway, Worker, database_url_for
+
+TEST_QUEUE = f"pbtest-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_celery_queue() -> Iterator[str]:
+    previous = settings.CELERY_TASK_DEFAULT_QUEUE
+    settings.CELERY_TASK_DEFAULT_QUEUE = TEST_QUEUE
+    celery_app.conf.task_default_queue = TEST_QUEUE
+    yield TEST_QUEUE
+    settings.CELERY_TASK_DEFAULT_QUEUE = previous
+    celery_app.conf.task_default_queue = previous
+
+
+@pytest.fixture(scope="session")
+def process_env(django_db_setup, django_db_blocker) -> dict[str, str]:
+    """Environment for subprocesses: same services, the test database, our queue."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url_for(settings.DATABASES["default"]["NAME"])
+    env["CELERY_TASK_DEFAULT_QUEUE"] = TEST_QUEUE
+    env["DEBUG"] = "1"
+    env["LOG_FORMAT"] = "text"
+    return env
+
+
+@pytest.fixture
+def start_worker(process_env) -> Iterator[Callable[..., Worker]]:
+    """Start real `celery worker` subprocesses; all are stopped after the test."""
+    started: list[Worker] = []
+
+    def start(**overrides: str) -> Worker:
+        env = {**process_env, **overrides}
+        worker = Worker(env, env["CELERY_TASK_DEFAULT_QUEUE"]).wait_ready()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(process_env) -> Iterator[Worker]:
+    """One worker for the whole session, for tests that only need work done."""
+    worker = Worker(process_env, TEST_QUEUE).wait_ready()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def start_gateway(process_env) -> Iterator[Callable[..., Gateway]]:
+    started: list[Gateway] = []
+
+    def start(**overrides: str) -> Gateway:
+        gateway = Gateway({**process_env, **overrides}).wait_ready()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
