@@ -77,3 +77,6 @@ def start_gateway(process_env) -> Iterator[Callable[..., Gateway]]:
     yield start
     for gateway in started:
         gateway.stop()
+
+
+from tests.sandbox import *  # noqa: E402,F403 - fixtures for the sandbox payers process
