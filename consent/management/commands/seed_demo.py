@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from config.env import env
+from payers.seed import seed_payer_network
 
 DEMO_ADMIN_USERNAME = "admin"
 
@@ -41,3 +42,4 @@ class Command(BaseCommand):
             f"Admin: {settings.PUBLIC_BASE_URL}/admin/  user {username!r} ({state}); "
             f"password {password!r} unless you changed it"
         )
+        seed_payer_network(self.stdout.write)
