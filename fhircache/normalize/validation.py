@@ -58,6 +58,8 @@ def validate(resource: dict) -> dict | None:
                 _issue(_CODES.get(error.get("type", ""), "value"), error["msg"], expression)
             )
         return operation_outcome(issues or [_issue("structure", str(exc)[:500])])
-    except (TypeError, ValueError) as exc:  # raised by model validators outside pydantic
-        return operation_outcome([_issue("structure", str(exc)[:500])])
+    except Exception as exc:
+        # fhir.resources' own validators raise KeyError, TypeError, ... on some
+        # malformed input (an unknown contained resourceType): still a rejection
+        return operation_outcome([_issue("structure", f"{type(exc).__name__}: {exc}"[:500])])
     return None

@@ -9,15 +9,12 @@ the verdict is always fhir.resources' verdict — only faster.
 
 from __future__ import annotations
 
+from fhircache.normalize.fastcheck import accepts
 from fhircache.normalize.validation import validate
-
-
-def _accepts(resource: dict) -> bool:
-    return False
 
 
 def check(resource: dict) -> dict | None:
     """None when the resource is structurally valid, else an OperationOutcome."""
-    if _accepts(resource):
+    if accepts(resource):
         return None
     return validate(resource)

@@ -39,7 +39,9 @@ def make_consent(db):
     def make() -> Consent:
         suffix = uuid.uuid4().hex[:8]
         payer = Payer.objects.create(
-            slug=f"payer-{suffix}", name=f"Payer {suffix}", fhir_base_url="https://payer.example/fhir"
+            slug=f"payer-{suffix}",
+            name=f"Payer {suffix}",
+            fhir_base_url="https://payer.example/fhir",
         )
         app = App.objects.create(name=f"App {suffix}", client_id=f"client-{suffix}")
         return Consent.objects.create(app=app, payer=payer, patient_id="p1")

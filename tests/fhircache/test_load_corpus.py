@@ -33,8 +33,7 @@ def test_every_file_loads_counts_add_up_and_reload_changes_nothing(dataset, cons
     stored = sum(repository.counts(consent).values())
     # the same resource appears in several files (reads and searches of it)
     quarantined_keys = {
-        (q.resource_type, cache_id(q.source_id))
-        for q in consent_quarantine(consent)
+        (q.resource_type, cache_id(q.source_id)) for q in consent_quarantine(consent)
     }
     assert stored == len(distinct - quarantined_keys)
     assert result.quarantined == result.received - result.stored
@@ -70,9 +69,7 @@ def test_dangling_references_are_only_those_the_payer_never_resolved(dataset, co
     result = load_resources(
         consent, (p.read_bytes() for p in files), source=source_for(), full_sync=True
     )
-    sent = {
-        f"{r['resourceType']}/{cache_id(r['id'])}" for p in files for r in resources_in(p)
-    }
+    sent = {f"{r['resourceType']}/{cache_id(r['id'])}" for p in files for r in resources_in(p)}
     quarantined = {
         f"{q.resource_type}/{cache_id(q.source_id)}" for q in consent_quarantine(consent)
     }
@@ -81,4 +78,6 @@ def test_dangling_references_are_only_those_the_payer_never_resolved(dataset, co
         assert target not in sent or target in quarantined
     # every reference that is not a local one was reported as unresolved
     for _source, reference in result.unresolved:
-        assert "/" not in reference or not reference.startswith(tuple(t.split("/")[0] for t in sent))
+        assert "/" not in reference or not reference.startswith(
+            tuple(t.split("/")[0] for t in sent)
+        )
