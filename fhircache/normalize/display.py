@@ -81,8 +81,11 @@ DISPLAYS: dict[tuple[str, str], str] = {
     **{(system, code): display for system, code, display in _CURRENT.values()},
 }
 
-_SYSTEM_CODE = re.compile(rb'\{"system":"([^"\\]+)","code":"([^"\\]+)"\}')
-_CODE_SYSTEM = re.compile(rb'\{"code":"([^"\\]+)","system":"([^"\\]+)"\}')
+# Every system in the table starts with one of these; a long literal prefix
+# lets the regex engine skip through the bytes instead of trying every "{".
+_SYSTEMS = rb'http://(?:terminology\.hl7\.org|hl7\.org/fhir/us)/[^"\\]+'
+_SYSTEM_CODE = re.compile(rb'\{"system":"(' + _SYSTEMS + rb')","code":"([^"\\]+)"\}')
+_CODE_SYSTEM = re.compile(rb'\{"code":"([^"\\]+)","system":"(' + _SYSTEMS + rb')"\}')
 
 
 def display_for(system: str, code: str) -> str | None:
