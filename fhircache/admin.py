@@ -1,0 +1,52 @@
+"""Quarantined resources, for the admin to inspect (read-only)."""
+
+from __future__ import annotations
+
+import orjson
+from django.contrib import admin
+from django.utils.html import format_html
+
+from fhircache.models import QuarantinedResource
+
+
+@admin.register(QuarantinedResource)
+class QuarantinedResourceAdmin(admin.ModelAdmin):
+    list_display = ("resource_type", "source_id", "consent", "short_reason", "created_at")
+    list_filter = ("resource_type",)
+    search_fields = ("source_id", "reason", "consent__id")
+    readonly_fields = (
+        "consent",
+        "resource_type",
+        "source_id",
+        "digest",
+        "reason",
+        "pretty_outcome",
+        "pretty_content",
+        "created_at",
+    )
+    exclude = ("outcome", "content")
+    list_select_related = ("consent",)
+
+    @admin.display(description="reason")
+    def short_reason(self, obj: QuarantinedResource) -> str:
+        return obj.reason[:120]
+
+    @admin.display(description="OperationOutcome")
+    def pretty_outcome(self, obj: QuarantinedResource) -> str:
+        return format_html(
+            "<pre>{}</pre>", orjson.dumps(obj.outcome, option=orjson.OPT_INDENT_2).decode()
+        )
+
+    @admin.display(description="resource as received")
+    def pretty_content(self, obj: QuarantinedResource) -> str:
+        try:
+            text = orjson.dumps(orjson.loads(obj.content), option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONDecodeError:
+            text = obj.content
+        return format_html("<pre>{}</pre>", text)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,113 @@
+"""Load pages of payer resources into one consent's store.
+
+Each Bundle is a page and is committed in one transaction (a reader never sees
+half of it); loose resources are committed in batches. Loading the same input
+twice leaves the store as it was: ids are deterministic and a row's version
+moves only when its content hash changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from fhircache import repository
+from fhircache.normalize.parse import ParseError, parse
+from fhircache.normalize.pipeline import normalize_page
+from fhircache.normalize.provenance import SourceInfo
+from fhircache.normalize.validation import operation_outcome
+from fhircache.normalize.validation_fast import check as structural_check
+
+__all__ = ["LoadResult", "SourceInfo", "delete_consent_data", "load_resources"]
+
+BATCH_SIZE = 500
+
+
+@dataclass
+class LoadResult:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    deleted: int = 0
+    # (resource "Type/id", reference) the payer's data never resolved
+    unresolved: list[tuple[str, str]] = field(default_factory=list)
+    # local references to resources not in the store (only after a full sync)
+    dangling: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+def _pages(items: Iterable[dict | bytes | str]) -> Iterator[list[tuple[str | None, dict]]]:
+    pending: list[tuple[str | None, dict]] = []
+    for item in items:
+        try:
+            value = parse(item)
+        except ParseError as exc:
+            value = {"__unparseable__": str(exc)}
+        if value.get("resourceType") == "Bundle":
+            if pending:
+                yield pending
+                pending = []
+            entries = []
+            for entry in value.get("entry") or []:
+                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                    full_url = entry.get("fullUrl")
+                    entries.append(
+                        (full_url if isinstance(full_url, str) else None, entry["resource"])
+                    )
+            yield entries
+        else:
+            pending.append((None, value))
+            if len(pending) >= BATCH_SIZE:
+                yield pending
+                pending = []
+    if pending:
+        yield pending
+
+
+def _check(resource: dict) -> dict | None:
+    if "__unparseable__" in resource:
+        return operation_outcome(
+            [{"severity": "error", "code": "structure", "diagnostics": resource["__unparseable__"]}]
+        )
+    return structural_check(resource)
+
+
+def load_resources(
+    consent,
+    resources: Iterable[dict | bytes | str],
+    *,
+    source: SourceInfo,
+    full_sync: bool = False,
+) -> LoadResult:
+    """Load resources and/or Bundles (each Bundle one page) for one consent.
+
+    Dicts passed in are normalized in place (the loader owns them). With
+    `full_sync`, `resources` is everything the payer has for the consent: rows
+    not in it are deleted afterwards, and dangling references are reported.
+    """
+    result = LoadResult()
+    seen: set[tuple[str, str]] = set()
+    for entries in _pages(resources):
+        result.received += len(entries)
+        page = normalize_page(entries, source, check=_check)
+        stats = repository.save_page(consent, page.resources, page.quarantined)
+        result.created += stats.created
+        result.updated += stats.updated
+        result.unchanged += stats.unchanged
+        result.quarantined += len(page.quarantined)
+        result.unresolved.extend(page.unresolved)
+        seen.update((r.resource_type, r.resource_id) for r in page.resources)
+    if full_sync:
+        result.deleted = repository.delete_absent(consent, seen)
+        result.dangling = repository.dangling_references(consent)
+    return result
+
+
+def delete_consent_data(consent_id) -> dict[str, int]:
+    """Delete everything cached for one consent (used by the purge)."""
+    return repository.delete_consent_data(consent_id)

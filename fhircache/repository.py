@@ -1,0 +1,397 @@
+# ruff: noqa: S608 - SQL is assembled only from this module's constant fragments;
+# every value is a bound parameter.
+"""The only code that reads or writes the FHIR store.
+
+Every function takes the consent (or its id) and every statement filters on
+it: there is no unscoped read path. Rows are returned as `StoredResource`;
+`content` is the stored JSON bytes, to be sent as they are.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from fhircache import criteria as c
+from fhircache.indexing import SEP, normalize_string
+from fhircache.normalize.pipeline import NormalizedResource, QuarantinedItem
+
+TABLE = "fhircache_resource"
+_COLUMNS = "resource_type, resource_id, version, last_updated, content, links, refs"
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    resource_type: str
+    resource_id: str
+    version: int
+    last_updated: datetime
+    content: bytes
+    links: list[str]
+    refs: list[str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}"
+
+
+@dataclass(frozen=True)
+class SaveStats:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def _consent_id(consent) -> uuid.UUID:
+    value = getattr(consent, "pk", consent)
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _row(values: Sequence) -> StoredResource:
+    rtype, rid, version, last_updated, content, links, refs = values
+    return StoredResource(rtype, rid, version, last_updated, bytes(content), links, refs)
+
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS fhircache_staging (
+    resource_type text, resource_id text, last_updated timestamptz, content_hash bytea,
+    content bytea, source_id text, tokens text[], refs text[], dates text[],
+    strings text[], links text[]
+) ON COMMIT DELETE ROWS
+"""
+_STAGING_TYPES = [
+    "text",
+    "text",
+    "timestamptz",
+    "bytea",
+    "bytea",
+    "text",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+]
+_UPSERT = f"""
+INSERT INTO {TABLE} AS r (consent_id, resource_type, resource_id, version, last_updated,
+    content_hash, content, source_id, tokens, refs, dates, strings, links)
+SELECT %s, s.resource_type, s.resource_id, 1, COALESCE(s.last_updated, now()),
+    s.content_hash, s.content, s.source_id, s.tokens, s.refs, s.dates, s.strings, s.links
+FROM fhircache_staging s
+ON CONFLICT (consent_id, resource_type, resource_id) DO UPDATE SET
+    version = r.version + 1, last_updated = EXCLUDED.last_updated,
+    content_hash = EXCLUDED.content_hash, content = EXCLUDED.content,
+    source_id = EXCLUDED.source_id, tokens = EXCLUDED.tokens, refs = EXCLUDED.refs,
+    dates = EXCLUDED.dates, strings = EXCLUDED.strings, links = EXCLUDED.links
+WHERE r.content_hash <> EXCLUDED.content_hash
+RETURNING r.version
+"""
+
+
+def save_page(
+    consent, resources: Sequence[NormalizedResource], quarantined: Sequence[QuarantinedItem] = ()
+) -> SaveStats:
+    """Upsert one page in one transaction: COPY into a staging table, then one
+    INSERT … ON CONFLICT that bumps the version only when the content changed."""
+    consent_id = _consent_id(consent)
+    latest = {(r.resource_type, r.resource_id): r for r in resources}  # last one wins
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        raw.execute(_STAGING)
+        with raw.copy("COPY fhircache_staging FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_STAGING_TYPES)
+            for r in latest.values():
+                copy.write_row(
+                    (
+                        r.resource_type,
+                        r.resource_id,
+                        r.last_updated,
+                        r.content_hash,
+                        r.content,
+                        r.source_id,
+                        r.index.tokens,
+                        r.index.refs,
+                        r.index.dates,
+                        r.index.strings,
+                        r.links,
+                    )
+                )
+        raw.execute(_UPSERT, (consent_id,))
+        versions = [v for (v,) in raw.fetchall()]
+        raw.execute("TRUNCATE fhircache_staging")
+        if quarantined:
+            raw.executemany(
+                "INSERT INTO fhircache_quarantine (consent_id, resource_type, source_id,"
+                " digest, reason, outcome, content, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, now())"
+                " ON CONFLICT (consent_id, digest) DO NOTHING",
+                [
+                    (
+                        consent_id,
+                        q.resource_type,
+                        q.source_id[:255],
+                        q.digest,
+                        q.reason,
+                        _json(q.outcome),
+                        q.content,
+                    )
+                    for q in quarantined
+                ],
+            )
+    created = sum(1 for v in versions if v == 1)
+    return SaveStats(created, len(versions) - created, len(latest) - len(versions))
+
+
+def _json(value: object) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+def delete_absent(consent, keep: Iterable[tuple[str, str]]) -> int:
+    """After a full sync: delete this consent's rows whose key is not in `keep`."""
+    consent_id = _consent_id(consent)
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        raw.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fhircache_keep (resource_type text,"
+            " resource_id text) ON COMMIT DELETE ROWS"
+        )
+        with raw.copy("COPY fhircache_keep FROM STDIN") as copy:
+            for key in keep:
+                copy.write_row(key)
+        raw.execute(
+            f"DELETE FROM {TABLE} r WHERE r.consent_id = %s AND NOT EXISTS ("
+            " SELECT 1 FROM fhircache_keep k WHERE k.resource_type = r.resource_type"
+            " AND k.resource_id = r.resource_id)",
+            (consent_id,),
+        )
+        deleted = raw.rowcount
+        raw.execute("TRUNCATE fhircache_keep")
+    return deleted
+
+
+def read(consent, resource_type: str, resource_id: str) -> StoredResource | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM {TABLE} WHERE consent_id = %s AND resource_type = %s"
+            " AND resource_id = %s",
+            [_consent_id(consent), resource_type, resource_id],
+        )
+        found = cursor.fetchone()
+    return _row(found) if found else None
+
+
+def read_many(consent, keys: Iterable[str]) -> list[StoredResource]:
+    """The rows for "Type/id" keys that exist (for _include and $everything)."""
+    pairs = sorted({tuple(k.split("/", 1)) for k in keys if "/" in k})
+    if not pairs:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM {TABLE} WHERE consent_id = %s AND (resource_type,"
+            " resource_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+            " ORDER BY resource_type, resource_id",
+            [_consent_id(consent), [p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+        return [_row(v) for v in cursor.fetchall()]
+
+
+# --- search -----------------------------------------------------------------
+
+
+def _date_condition(op: str, lo: str, hi: str, low: str, high: str, params: list) -> str:
+    """FHIR R4 §3.1.1.4.6 prefixes: indexed range [lo, hi] against value [low, high]."""
+    cast = "::timestamptz" if lo.startswith("r.") else ""
+    v_low, v_high = f"%s{cast}", f"%s{cast}"
+    templates = {
+        "eq": (f"{lo} >= {v_low} AND {hi} <= {v_high}", (low, high)),
+        "ne": (f"NOT ({lo} >= {v_low} AND {hi} <= {v_high})", (low, high)),
+        "gt": (f"{hi} > {v_high}", (high,)),
+        "ge": (f"{hi} >= {v_low}", (low,)),
+        "lt": (f"{lo} < {v_low}", (low,)),
+        "le": (f"{lo} <= {v_high}", (high,)),
+        "sa": (f"{lo} > {v_high}", (high,)),
+        "eb": (f"{hi} < {v_low}", (low,)),
+        "ap": (f"{lo} <= {v_high} AND {hi} >= {v_low}", (high, low)),
+    }
+    sql, values = templates[op]
+    params.extend(values)
+    return f"({sql})"
+
+
+def _where(criterion: c.Criterion, params: list) -> str:
+    if isinstance(criterion, c.Id):
+        params.append(list(criterion.ids))
+        return "r.resource_id = ANY(%s)"
+    if isinstance(criterion, c.LastUpdated):
+        return _date_condition(
+            criterion.op,
+            "r.last_updated",
+            "r.last_updated",
+            criterion.low,
+            criterion.high,
+            params,
+        )
+    if isinstance(criterion, c.Date):
+        params.append(criterion.param)
+        cond = _date_condition(criterion.op, "lo", "hi", criterion.low, criterion.high, params)
+        return (
+            "EXISTS (SELECT 1 FROM (SELECT split_part(d, E'\\t', 2) AS lo,"
+            " split_part(d, E'\\t', 3) AS hi FROM unnest(r.dates) d"
+            " WHERE split_part(d, E'\\t', 1) = %s) x WHERE " + cond + ")"
+        )
+    alternatives: list[str] = []
+    if isinstance(criterion, c.Token):
+        for system, code in criterion.values:
+            conds = ["split_part(t, E'\\t', 1) = %s"]
+            params.append(criterion.param)
+            if system is not None:
+                conds.append("split_part(t, E'\\t', 2) = %s")
+                params.append(system)
+            if code is not None:
+                conds.append("split_part(t, E'\\t', 3) = %s")
+                params.append(code)
+            alternatives.append(" AND ".join(conds))
+        ors = " OR ".join(f"({a})" for a in alternatives)
+        return f"EXISTS (SELECT 1 FROM unnest(r.tokens) t WHERE {ors})"
+    if isinstance(criterion, c.Reference):
+        params.append([f"{criterion.param}{SEP}{t}" for t in criterion.targets])
+        return "r.refs && %s::text[]"
+    if isinstance(criterion, c.String):
+        for value in criterion.values:
+            norm = normalize_string(value)
+            norm = norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = {"start": f"{norm}%", "exact": norm, "contains": f"%{norm}%"}
+            params.append(f"{criterion.param}{SEP}{pattern[criterion.mode]}")
+            alternatives.append("s LIKE %s")
+        ors = " OR ".join(alternatives)
+        return f"EXISTS (SELECT 1 FROM unnest(r.strings) s WHERE {ors})"
+    raise TypeError(f"unknown criterion {criterion!r}")
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[StoredResource]
+    next_after: tuple | None  # pass back as `after` for the next page
+
+
+SORTS = {
+    "_id": ("r.resource_type", "r.resource_id"),
+    "_lastUpdated": ("r.last_updated", "r.resource_type", "r.resource_id"),
+}
+
+
+def search(
+    consent,
+    resource_type: str | None,
+    criteria: Sequence[c.Criterion] = (),
+    *,
+    sort: str = "_id",
+    descending: bool = False,
+    after: tuple | None = None,
+    limit: int = 50,
+) -> Page:
+    """One page of matching rows, keyset-paged on a unique sort key.
+
+    `sort` is "_id" (type, id) or "_lastUpdated" (time, type, id): the id
+    breaks ties, so rows with equal payer timestamps never repeat or vanish
+    between pages. `after` is the previous page's `next_after`.
+    """
+    params: list = [_consent_id(consent)]
+    where = ["r.consent_id = %s"]
+    if resource_type:
+        where.append("r.resource_type = %s")
+        params.append(resource_type)
+    for criterion in criteria:
+        where.append(_where(criterion, params))
+    keys = SORTS[sort]
+    if after is not None:
+        op = "<" if descending else ">"
+        where.append(f"({', '.join(keys)}) {op} ({', '.join(['%s'] * len(keys))})")
+        params.extend(after)
+    direction = "DESC" if descending else "ASC"
+    order = ", ".join(f"{k} {direction}" for k in keys)
+    params.append(limit + 1)
+    sql = f"SELECT {_COLUMNS} FROM {TABLE} r WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [_row(v) for v in cursor.fetchall()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_after = None
+    if more and rows:
+        last = rows[-1]
+        next_after = (
+            (last.resource_type, last.resource_id)
+            if sort == "_id"
+            else (last.last_updated, last.resource_type, last.resource_id)
+        )
+    return Page(rows, next_after)
+
+
+def count(consent, resource_type: str | None, criteria: Sequence[c.Criterion] = ()) -> int:
+    params: list = [_consent_id(consent)]
+    where = ["r.consent_id = %s"]
+    if resource_type:
+        where.append("r.resource_type = %s")
+        params.append(resource_type)
+    for criterion in criteria:
+        where.append(_where(criterion, params))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {TABLE} r WHERE {' AND '.join(where)}", params)
+        return cursor.fetchone()[0]
+
+
+def counts(consent) -> dict[str, int]:
+    """Rows per resource type."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT resource_type, count(*) FROM {TABLE} WHERE consent_id = %s"
+            " GROUP BY resource_type ORDER BY resource_type",
+            [_consent_id(consent)],
+        )
+        return dict(cursor.fetchall())
+
+
+def quarantine_count(consent) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM fhircache_quarantine WHERE consent_id = %s",
+            [_consent_id(consent)],
+        )
+        return cursor.fetchone()[0]
+
+
+def dangling_references(consent) -> list[tuple[str, str]]:
+    """(source "Type/id", target "Type/id") for local references to absent rows."""
+    consent_id = _consent_id(consent)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.resource_type || '/' || r.resource_id, l FROM {TABLE} r,"
+            " unnest(r.links) l WHERE r.consent_id = %s AND NOT EXISTS ("
+            f" SELECT 1 FROM {TABLE} t WHERE t.consent_id = %s"
+            " AND t.resource_type = split_part(l, '/', 1)"
+            " AND t.resource_id = split_part(l, '/', 2)) ORDER BY 1, 2",
+            [consent_id, consent_id],
+        )
+        return [tuple(v) for v in cursor.fetchall()]
+
+
+def delete_consent_data(consent) -> dict[str, int]:
+    """Delete every cached row of one consent (store and quarantine), now.
+
+    Both tables lead their primary/unique key with the consent, so this is a
+    range delete on an index, proportional to that consent's rows only.
+    """
+    consent_id = _consent_id(consent)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE consent_id = %s", [consent_id])
+        resources = cursor.rowcount
+        cursor.execute("DELETE FROM fhircache_quarantine WHERE consent_id = %s", [consent_id])
+        quarantined = cursor.rowcount
+    return {"resources": resources, "quarantined": quarantined}
