@@ -1,28 +1,135 @@
-"""The payer directory."""
+"""The payer directory: each health plan's Patient Access API, as data.
+
+Endpoints, our client registration, quirks and health live on `Payer`; code
+never special-cases a payer by name. Field names are a cross-area contract
+(see prompts/contracts.md).
+"""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+
+from config.crypto import EncryptedTextField
+
+LINES_OF_BUSINESS = ("medicare_advantage", "medicaid", "chip", "exchange", "commercial")
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host[:port]` of a URL (lower-cased), or None when it has none."""
+    parts = urlsplit(url or "")
+    if not parts.scheme or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    return f"{parts.scheme.lower()}://{parts.hostname.lower()}{port}"
 
 
 class Payer(models.Model):
-    """A health plan's Patient Access API, as data (endpoints, quirks, health)."""
+    """A health plan's Patient Access API (endpoints, client, quirks, health)."""
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         NOT_CONNECTED = "not_connected", "Not yet connected"
         DISABLED = "disabled", "Disabled"
 
+    class PatientIdSource(models.TextChoices):
+        TOKEN = "token", "Token response `patient`"
+        ID_TOKEN = "id_token", "`fhirUser` claim of the id_token"
+        USERINFO = "userinfo", "UserInfo endpoint"
+        PATIENT_SEARCH = "patient_search", "GET Patient on the FHIR base"
+
     slug = models.SlugField(max_length=120, unique=True)
     name = models.CharField(max_length=255)
-    fhir_base_url = models.URLField(max_length=500)
+    aliases = models.JSONField(default=list, blank=True)
+    brand = models.CharField(max_length=255, blank=True)
+    lines_of_business = models.JSONField(default=list, blank=True)
+    states = models.JSONField(default=list, blank=True)
+
+    fhir_base_url = models.URLField(max_length=500, blank=True)
+    authorize_url = models.URLField(max_length=500, blank=True)
+    token_url = models.URLField(max_length=500, blank=True)
+    revoke_url = models.URLField(max_length=500, blank=True)
+    introspect_url = models.URLField(max_length=500, blank=True)
+    scopes = models.CharField(max_length=1000, blank=True)
+
+    client_id = models.CharField(max_length=255, blank=True)
+    client_secret = EncryptedTextField(blank=True, default="")
+    supports_pkce = models.BooleanField(default=True)
+    supports_refresh = models.BooleanField(default=False)
+    max_authorization_days = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    max_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    authorize_params = models.JSONField(default=dict, blank=True)
+    token_params = models.JSONField(default=dict, blank=True)
+    patient_id_source = models.CharField(
+        max_length=20, choices=PatientIdSource.choices, default=PatientIdSource.TOKEN
+    )
+    quirks = models.JSONField(default=dict, blank=True)
+
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_CONNECTED)
     is_sandbox = models.BooleanField(default=False)
+    source = models.CharField(max_length=500, blank=True)
+
+    last_discovery_at = models.DateTimeField(null=True, blank=True)
+    last_discovery_ok = models.BooleanField(null=True)
+    last_discovery_error = models.TextField(blank=True)
+    discovery_document = models.JSONField(null=True, blank=True)
+    # Consecutive failed discoveries: the periodic task backs off on them.
+    discovery_failures = models.PositiveIntegerField(default=0)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    sync_success_count = models.PositiveIntegerField(default=0)
+    sync_failure_count = models.PositiveIntegerField(default=0)
+
+    # Lower-cased name, brand, aliases and states, kept in step by save(); the
+    # picker matches on it through a trigram index (see directory.py).
+    search_text = models.TextField(blank=True, editable=False)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            GinIndex(name="payer_search_trgm", fields=["search_text"], opclasses=["gin_trgm_ops"]),
+            GinIndex(name="payer_states_gin", fields=["states"]),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.search_text = self.build_search_text()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "search_text"}
+        super().save(*args, **kwargs)
+
+    def build_search_text(self) -> str:
+        parts = [self.name, self.brand, *self.aliases, *self.states]
+        return " ".join(p.strip().lower() for p in parts if p and p.strip())
+
+    @property
+    def own_origins(self) -> set[str]:
+        """Origins this payer's tokens may be sent to: its FHIR base and OAuth endpoints."""
+        urls = (
+            self.fhir_base_url,
+            self.authorize_url,
+            self.token_url,
+            self.revoke_url,
+            self.introspect_url,
+        )
+        return {o for o in map(origin_of, urls) if o}
+
+    @property
+    def is_selectable(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def success_rate(self) -> float | None:
+        total = self.sync_success_count + self.sync_failure_count
+        return None if total == 0 else self.sync_success_count / total
+
+
+from payers.sandbox.models import *  # noqa: E402,F403 - sandbox tables belong to this app

@@ -1,0 +1,198 @@
+"""The one outbound HTTP chokepoint for payer traffic.
+
+Every call to a payer (discovery, OAuth, FHIR) goes through a `PayerSession`:
+default timeouts, our User-Agent, bounded retries with exponential backoff on
+connection errors and 5xx for idempotent methods, `Retry-After` honoured on
+429/503 up to a small cap (RFC 9110 §10.2.3: delay-seconds or HTTP-date), logs
+that name method and URL without the query string (codes and tokens travel
+there), and a hard refusal to send an `Authorization` header to any origin that
+is not the payer's own.
+
+The checks live in `send()`, which requests calls for every request and every
+redirect hop, so a subclass (authlib's `OAuth2Session` mixed in on top) cannot
+bypass them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from payers.models import origin_of
+
+if TYPE_CHECKING:
+    from payers.models import Payer
+
+logger = logging.getLogger("payers.http")
+
+USER_AGENT = "Payerbridge/0.1 (+https://github.com/payerbridge/payerbridge)"
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+MAX_RETRIES = 3
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 8.0
+# Waits up to this long are slept through; longer ones go back to the caller
+# (a Celery task re-queues itself with the countdown instead of holding a worker).
+MAX_RETRY_AFTER_S = 10.0
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+
+class PayerHTTPError(Exception):
+    """A payer call that failed; `reason` is readable and carries no secrets or PHI."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PayerRateLimited(PayerHTTPError):
+    """The payer asked us to wait longer than we wait inline."""
+
+    def __init__(self, retry_after: float, url: str = "") -> None:
+        super().__init__(f"rate limited by payer; retry after {retry_after:.0f}s {url}".strip())
+        self.retry_after = retry_after
+
+
+class ForeignOriginRefused(PayerHTTPError):
+    """Refused to send a payer's credentials to an origin that is not the payer's."""
+
+
+def redact(url: str) -> str:
+    """The URL without query string or fragment, for logs and error reasons."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` value (delay-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class PayerSession(requests.Session):
+    """A `requests.Session` bound to one payer's origins (see module docstring)."""
+
+    def __init__(
+        self,
+        allowed_origins: set[str],
+        *,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = MAX_RETRIES,
+        max_retry_after: float = MAX_RETRY_AFTER_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        self.allowed_origins = set(allowed_origins)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
+        self.headers["User-Agent"] = USER_AGENT
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self._refuse_foreign_authorization(request)
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        method = (request.method or "GET").upper()
+        idempotent = method in IDEMPOTENT_METHODS
+        url = redact(request.url or "")
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response = super().send(request, **kwargs)
+            except requests.RequestException as exc:
+                reason = _describe_exception(exc, url)
+                logger.warning("payer %s %s failed: %s", method, url, reason)
+                retriable = isinstance(exc, requests.ConnectionError | requests.Timeout)
+                if idempotent and retriable and attempt < self.max_retries:
+                    attempt += 1
+                    self._sleep(_backoff(attempt))
+                    continue
+                raise PayerHTTPError(reason) from None
+            elapsed_ms = (time.monotonic() - started) * 1000
+            logger.info(
+                "payer %s %s -> %s (%.0f ms)", method, url, response.status_code, elapsed_ms
+            )
+            wait = self._retry_wait(response, idempotent, attempt, url)
+            if wait is None:
+                return response
+            response.close()
+            attempt += 1
+            self._sleep(wait)
+
+    def _retry_wait(
+        self, response: requests.Response, idempotent: bool, attempt: int, url: str
+    ) -> float | None:
+        """Seconds to wait before retrying, or None to hand the response back."""
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429 or (status == 503 and retry_after is not None):
+            # A 429 was not processed, so retrying is safe whatever the method.
+            if status == 503 and not idempotent:
+                return None
+            wait = retry_after if retry_after is not None else _backoff(attempt + 1)
+            if wait > self.max_retry_after or attempt >= self.max_retries:
+                raise PayerRateLimited(max(wait, 1.0), url)
+            return wait
+        if status in RETRY_STATUSES and idempotent and attempt < self.max_retries:
+            return _backoff(attempt + 1)
+        return None
+
+    def _refuse_foreign_authorization(self, request: requests.PreparedRequest) -> None:
+        if "Authorization" not in request.headers:
+            return
+        origin = origin_of(request.url or "")
+        if origin not in self.allowed_origins:
+            raise ForeignOriginRefused(
+                f"refused to send credentials to {origin or 'an invalid URL'}, "
+                "which is not one of the payer's own origins"
+            )
+
+    def get_json(self, url: str, **kwargs: Any) -> Any:
+        """GET a JSON document; any failure becomes a `PayerHTTPError` with a reason."""
+        response = self.get(url, headers={"Accept": "application/json"}, **kwargs)
+        shown = redact(url)
+        if response.status_code >= 400:
+            raise PayerHTTPError(f"HTTP {response.status_code} from {shown}")
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise PayerHTTPError(f"response from {shown} is not JSON ({kind})") from None
+
+
+def _backoff(attempt: int) -> float:
+    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+
+
+def _describe_exception(exc: requests.RequestException, url: str) -> str:
+    if isinstance(exc, requests.Timeout):
+        return f"timed out calling {url}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS error calling {url}"
+    if isinstance(exc, requests.ConnectionError):
+        return f"could not connect to {url}"
+    return f"{type(exc).__name__} calling {url}"
+
+
+def payer_session(payer: Payer, **options: Any) -> PayerSession:
+    """A session that may carry `payer`'s credentials only to the payer's own origins."""
+    return PayerSession(payer.own_origins, **options)
