@@ -139,7 +139,9 @@ def choose_payer(flow: AuthorizationFlow, payer) -> str:
 def complete_at_payer(request: HttpRequest, params) -> AuthorizationFlow:
     """/payers/callback: the payer sent the patient back (RFC 6749 §4.1.2 / §4.1.2.1)."""
     state = params.get("state") or ""
-    flow = AuthorizationFlow.objects.filter(payer_state_hash=digest(state)).first() if state else None
+    flow = None
+    if state:
+        flow = AuthorizationFlow.objects.filter(payer_state_hash=digest(state)).first()
     if flow is None:
         raise FlowError("The health plan sent back a request we do not recognise.")
     flow = load(request, flow.pk)
@@ -168,7 +170,8 @@ def complete_at_payer(request: HttpRequest, params) -> AuthorizationFlow:
         patient_id = oauth_client.find_patient_id(flow.payer, token)
     except oauth_client.PayerOAuthError as exc:
         fail(flow, exc.reason[:64])
-        raise FlowError(f"We could not finish connecting to your health plan: {exc.reason}.", flow)
+        message = f"We could not finish connecting to your health plan: {exc.reason}."
+        raise FlowError(message, flow) from None
     _store_payer_grant(flow, token, patient_id)
     return flow
 
@@ -185,9 +188,7 @@ def _store_payer_grant(flow: AuthorizationFlow, token: dict, patient_id: str) ->
             "token_type": token.get("token_type") or "Bearer",
             "scope": token.get("scope") or "",
             "expires_at": (
-                timezone.now() + timedelta(seconds=int(expires_in))
-                if expires_in
-                else None
+                timezone.now() + timedelta(seconds=int(expires_in)) if expires_in else None
             ),
         },
     )

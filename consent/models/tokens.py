@@ -22,6 +22,9 @@ class AuthorizationCode(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"code for {self.consent_id} ({'used' if self.used_at else 'unused'})"
+
     # authlib AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -54,6 +57,9 @@ class IssuedToken(models.Model):
     class Meta:
         indexes = [models.Index(fields=["consent"])]
 
+    def __str__(self) -> str:
+        return f"{self.grant_type} token of {self.app_id} (consent {self.consent_id})"
+
     # --- authlib TokenMixin -------------------------------------------------
     def check_client(self, client) -> bool:
         return self.app_id == client.pk
@@ -80,7 +86,7 @@ class IssuedToken(models.Model):
 
 
 class SigningKey(models.Model):
-    """RS256 key for id_tokens; the private JWK is encrypted at rest, the public one served at /oauth/jwks."""
+    """RS256 key for id_tokens: private JWK encrypted at rest, public one at /oauth/jwks."""
 
     kid = models.CharField(max_length=64, unique=True)
     private_jwk = EncryptedTextField()

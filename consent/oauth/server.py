@@ -105,7 +105,11 @@ class AuthorizationServer(_AuthorizationServer):
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict:
-        """The token response of DESIGN.md "Interfaces" (SMART App Launch 2 §"Access token response")."""
+        """The token response of DESIGN.md "Interfaces".
+
+        SMART App Launch 2 §"Access token response" plus `consent_id` and
+        `consent_expires_at`; refresh token only with `offline_access`.
+        """
         now = timezone.now()
         lifetime = int(ACCESS_TOKEN_LIFETIME.total_seconds())
         consent = user

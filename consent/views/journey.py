@@ -127,7 +127,7 @@ def review(request: HttpRequest, flow_id) -> HttpResponse:
 
 @require_POST
 def cancel(request: HttpRequest, flow_id) -> HttpResponse:
-    """"Cancel and go back": the app hears `access_denied`."""
+    """ "Cancel and go back": the app hears `access_denied`."""
     try:
         flow = flows.load(request, flow_id)
     except flows.FlowError as error:

@@ -30,8 +30,11 @@ def authorize(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "consent/error.html",
-            {"title": "This link cannot be used", "message": error.get_error_description()
-             or error.error, "error_code": error.error},
+            {
+                "title": "This link cannot be used",
+                "message": error.get_error_description() or error.error,
+                "error_code": error.error,
+            },
             status=400,
         )
     flow = flows.start(request, grant)
@@ -79,6 +82,4 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def fhir_metadata(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(
-        smart_metadata.capability_statement(), content_type="application/fhir+json"
-    )
+    return JsonResponse(smart_metadata.capability_statement(), content_type="application/fhir+json")
