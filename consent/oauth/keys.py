@@ -31,6 +31,7 @@ def active_key() -> tuple[str, RSAKey]:
 
 def jwks() -> dict:
     """Public keys of every key still in the table (old ones verify tokens already out)."""
+    active_key()  # never publish an empty set: clients cache the JWKS
     keys = []
     for row in SigningKey.objects.all():
         public = RSAKey.import_key(json.loads(row.private_jwk)).as_dict(private=False)

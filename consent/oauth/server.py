@@ -35,7 +35,9 @@ class DjangoRequest(OAuth2Request):
     """A Django request seen by authlib; its URI derives from PUBLIC_BASE_URL."""
 
     def __init__(self, request: HttpRequest):
-        super().__init__(request.method, settings.PUBLIC_BASE_URL + request.path, request.headers)
+        super().__init__(
+            request.method, settings.PUBLIC_BASE_URL + request.path, headers=request.headers
+        )
         self.payload = DjangoOAuth2Payload(request)
         self._request = request
 
