@@ -27,6 +27,7 @@ from payers import oauth_client
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "pb_flows"
+MAX_FLOWS_PER_SESSION = 5
 REQUEST_KEYS = (
     "response_type",
     "client_id",
@@ -81,7 +82,8 @@ def start(request: HttpRequest, grant) -> AuthorizationFlow:
     )
     bindings = request.session.get(SESSION_KEY, {})
     bindings[str(flow.pk)] = binding
-    request.session[SESSION_KEY] = bindings
+    # Keep the newest few: a browser has no business running more flows at once.
+    request.session[SESSION_KEY] = dict(list(bindings.items())[-MAX_FLOWS_PER_SESSION:])
     return flow
 
 

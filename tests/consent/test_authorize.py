@@ -100,3 +100,14 @@ def test_scope_outside_the_apps_allowed_scopes_is_invalid_scope(live_server, mak
     narrower = authorize_params(client, pkce_pair()[1], scope="launch/patient patient/Coverage.rs")
     assert authorize(live_server, narrower).status_code == 302
     assert AuthorizationFlow.objects.count() == 1
+
+
+def test_authorize_also_accepts_a_form_post(live_server, make_client):
+    client = make_client()
+    response = requests.post(
+        f"{live_server.url}/oauth/authorize",
+        data=authorize_params(client, pkce_pair()[1]),
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 302 and "/consent/" in response.headers["Location"]

@@ -70,6 +70,9 @@ def click_through(browser: requests.Session, first_page: requests.Response, paye
     at_payer = to_payer_consent(browser, first_page, payer, login)
     review = submit(browser, at_payer, button="Allow")  # the payer's consent page
     assert "/review" in review.url, review.text[:1000]
+    browser.payer_callback_url = next(  # type: ignore[attr-defined]
+        r.url for r in review.history if "/payers/callback" in r.url
+    )
     granted = submit(browser, review, button="Allow")  # ours
     assert granted.status_code == 200 and "You are connected" in granted.text
     link = granted.text.split('class="button" href="', 1)[1].split('"', 1)[0]
@@ -93,6 +96,10 @@ def test_fhirclient_standalone_launch_end_to_end(live_server, make_client, sandb
     browser = requests.Session()
     back_to_app = click_through(browser, browser.get(authorize_url, timeout=30), payer, login)
     assert back_to_app.startswith(APP_REDIRECT + "?")
+
+    # The payer's redirect to /payers/callback cannot be replayed.
+    replay = browser.get(browser.payer_callback_url, allow_redirects=False, timeout=30)
+    assert replay.status_code == 400
 
     smart.handle_callback(back_to_app)  # code → token at /oauth/token, state checked by fhirclient
     context = smart.launch_context
