@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from config.env import env
+from payers.seed import seed_payer_network
 
 DEMO_ADMIN_USERNAME = "admin"
 
@@ -73,3 +74,4 @@ class Command(BaseCommand):
             f"&aud={settings.PUBLIC_BASE_URL}/fhir&state=<random>&code_challenge=<S256>"
             f"&code_challenge_method=S256"
         )
+        seed_payer_network(self.stdout.write)

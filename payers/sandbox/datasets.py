@@ -1,0 +1,102 @@
+"""Test patients' records, from the real public FHIR data in `data/`.
+
+Each dataset is one patient's resources in a canonical form: plain relative
+references (`Type/id`), whatever the source used (`urn:uuid:` in the Synthea
+transaction bundles). Quirk profiles then re-render them the way a given
+payer would (see `render.py`). Loaded once per process.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+DATA = Path(__file__).resolve().parent / "data"
+
+# dataset key -> files that make it up (bundles or single resources)
+SOURCES: dict[str, tuple[str, ...]] = {
+    "bfd-567834": (
+        "bfd/patientRead.json",
+        "bfd/eobByPatientIdAll.json",
+        "bfd/coverageSearchByPatientId.json",
+    ),
+    "bluebutton-20140000008325": (
+        "bluebutton/patient_read_v2.json",
+        "bluebutton/eob_search_pt_v2.json",
+        "bluebutton/coverage_search_v2.json",
+    ),
+    "synthea-walter": ("Walter473_Stracke611.json",),
+    "synthea-ariadna": ("Ariadna374_Aragon562.json",),
+    "synthea-henry": ("Henry768_Gleichner915.json",),
+    "synthea-scot": ("Scot349_Hodkiewicz467.json",),
+    "carin-smile-1": ("smile-patient1.json",),
+    "carin-smile-2": ("smile-patient2.json",),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    key: str
+    patient_id: str
+    resources: tuple[dict[str, Any], ...]
+
+    def by_type(self, resource_type: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["resourceType"] == resource_type]
+
+    def find(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        for resource in self.resources:
+            if resource["resourceType"] == resource_type and resource.get("id") == resource_id:
+                return resource
+        return None
+
+    def types(self) -> list[str]:
+        return sorted({r["resourceType"] for r in self.resources})
+
+
+def _entries(document: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    if document.get("resourceType") == "Bundle":
+        return [(e.get("fullUrl"), e["resource"]) for e in document.get("entry", [])]
+    return [(None, document)]
+
+
+def _rewrite_references(node: Any, mapping: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str) and ref in mapping:
+            node["reference"] = mapping[ref]
+        for value in node.values():
+            _rewrite_references(value, mapping)
+    elif isinstance(node, list):
+        for value in node:
+            _rewrite_references(value, mapping)
+
+
+@cache
+def load(key: str) -> Dataset:
+    """One dataset, canonicalised; cached for the life of the process."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    urn_map: dict[str, str] = {}
+    for name in SOURCES[key]:
+        document = orjson.loads((DATA / name).read_bytes())
+        for full_url, resource in _entries(document):
+            if resource.get("resourceType") == "Bundle":
+                continue
+            resource = copy.deepcopy(resource)
+            ref = f"{resource['resourceType']}/{resource['id']}"
+            if full_url and full_url.startswith("urn:uuid:"):
+                urn_map[full_url] = ref
+            seen.setdefault((resource["resourceType"], resource["id"]), resource)
+    resources = list(seen.values())
+    for resource in resources:
+        _rewrite_references(resource, urn_map)
+    patients = [r for r in resources if r["resourceType"] == "Patient"]
+    if len(patients) != 1:
+        raise ValueError(f"dataset {key} must hold exactly one Patient, has {len(patients)}")
+    # Patient first, then the rest in source order: stable paging.
+    ordered = patients + [r for r in resources if r["resourceType"] != "Patient"]
+    return Dataset(key=key, patient_id=patients[0]["id"], resources=tuple(ordered))

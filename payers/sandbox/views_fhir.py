@@ -1,0 +1,136 @@
+"""The sandbox payers' FHIR R4 API: read, search by patient, `$everything`, paging.
+
+Every call needs a live access token; a token sees only its own patient's
+records (other patients' ids are 404 on read and 403 on search). Errors are
+OperationOutcomes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from payers.sandbox import datasets
+from payers.sandbox.bundles import (
+    PageRequest,
+    next_link,
+    operation_outcome,
+    page_size,
+    searchset,
+)
+from payers.sandbox.capability import capability_statement
+from payers.sandbox.faults import injected_fault
+from payers.sandbox.oauth import OAuthError, bearer_token, fhir_base
+from payers.sandbox.registry import dataset_for, payer_or_none
+from payers.sandbox.render import full_url, render
+
+FHIR_JSON = "application/fhir+json"
+PATIENT_PARAMS = ("patient", "beneficiary", "subject")
+
+
+def fhir_response(body: dict[str, Any], status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(body), status=status, content_type=FHIR_JSON)
+
+
+def outcome(status: int, code: str, diagnostics: str) -> HttpResponse:
+    return fhir_response(operation_outcome(code, diagnostics), status)
+
+
+@require_GET
+def metadata(request: HttpRequest, slug: str) -> HttpResponse:
+    payer = payer_or_none(slug)
+    if payer is None:
+        return outcome(404, "not-found", f"no sandbox payer {slug!r}")
+    return fhir_response(capability_statement(payer))
+
+
+@require_GET
+def fhir(
+    request: HttpRequest, slug: str, rtype: str = "", rid: str = "", everything: bool = False
+) -> HttpResponse:
+    payer = payer_or_none(slug)
+    if payer is None:
+        return outcome(404, "not-found", f"no sandbox payer {slug!r}")
+    try:
+        token = bearer_token(payer, request.headers.get("Authorization", ""))
+    except OAuthError as exc:
+        response = outcome(401, "login", exc.description)
+        response["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
+        return response
+    profile, data = dataset_for(payer, token.patient_id)
+    fault = injected_fault(profile, token)
+    if fault is not None:
+        return fault
+    base = fhir_base(slug)
+
+    def resolve(resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        return data.find(resource_type, resource_id)
+
+    def entries(resources: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        return [(full_url(r, profile, base), render(r, profile, base, resolve)) for r in resources]
+
+    params = {k: v for k, v in request.GET.items() if k not in ("_count", "startIndex")}
+    if not rtype and "_getpages" in request.GET:
+        try:
+            page = PageRequest.from_token(request.GET["_getpages"])
+        except signing.BadSignature:
+            return outcome(400, "invalid", "unknown or expired _getpages token")
+        if page.slug != slug or page.patient_id != token.patient_id:
+            return outcome(403, "forbidden", "this page belongs to another session")
+    else:
+        if rtype and rtype not in profile.resource_types:
+            return outcome(404, "not-supported", f"resource type {rtype!r} is not supported")
+        if rid and not everything:
+            resource = data.find(rtype, rid)
+            if resource is None:
+                return outcome(404, "not-found", f"{rtype}/{rid} is not known")
+            return fhir_response(render(resource, profile, base, resolve))
+        if everything and (not profile.everything or rid != data.patient_id):
+            if not profile.everything:
+                return outcome(404, "not-supported", "Patient/$everything is not supported")
+            return outcome(404, "not-found", f"Patient/{rid} is not known")
+        requested = _requested_patient(request.GET)
+        if requested is not None and requested != data.patient_id:
+            return outcome(403, "forbidden", "you may only read your own records")
+        path = f"Patient/{rid}/$everything" if everything else rtype
+        offset = request.GET.get("startIndex", "0")
+        page = PageRequest(
+            slug=slug,
+            patient_id=token.patient_id,
+            path=path,
+            params=params,
+            offset=int(offset) if offset.isdigit() else 0,
+            count=page_size(profile, request.GET.get("_count")),
+        )
+    matches = _matches(data, profile.resource_types, page)
+    window = matches[page.offset : page.offset + page.count]
+    bundle = searchset(
+        entries(window),
+        total=len(matches),
+        self_url=request.build_absolute_uri(),
+        next_url=next_link(page, profile, base, len(matches)),
+    )
+    return fhir_response(bundle)
+
+
+def _requested_patient(query) -> str | None:
+    for name in PATIENT_PARAMS:
+        if query.get(name):
+            return query[name].rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def _matches(
+    data: datasets.Dataset, types: tuple[str, ...], page: PageRequest
+) -> list[dict[str, Any]]:
+    if page.path.endswith("$everything"):
+        return [r for r in data.resources if r["resourceType"] in types]
+    found = data.by_type(page.path)
+    wanted_id = page.params.get("_id")
+    if wanted_id:
+        found = [r for r in found if r.get("id") in wanted_id.split(",")]
+    return found

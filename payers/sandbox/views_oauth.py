@@ -1,0 +1,209 @@
+"""HTTP face of the sandbox authorization server (logic lives in `oauth.py`).
+
+The authorize flow is three plain HTML steps: sign-in page, consent page,
+redirect. Between them the validated request travels in a signed, time-limited
+hidden field, so the sandbox keeps no login session at all.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict
+from urllib.parse import unquote, urlencode
+
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from payers.sandbox import keys, oauth
+from payers.sandbox.capability import smart_configuration
+from payers.sandbox.registry import payer_or_none, sign_in
+
+TXN_MAX_AGE_S = 600
+SCOPE_TEXT = {
+    "openid": "Confirm who you are to the app",
+    "fhirUser": "Share a link to your own record",
+    "launch/patient": "Choose which patient's records to share (yours)",
+    "offline_access": "Keep access while you are not using the app",
+}
+
+
+def _describe(scope: str) -> str:
+    if scope in SCOPE_TEXT:
+        return SCOPE_TEXT[scope]
+    if scope.startswith("patient/"):
+        what, _, mode = scope[len("patient/") :].partition(".")
+        kind = "all your records" if what == "*" else f"your {what} records"
+        return f"Read {kind} ({mode})"
+    return scope
+
+
+def _error_page(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    return render(request, "sandbox/error.html", {"message": message}, status=status)
+
+
+def _redirect(uri: str, params: dict[str, str]) -> HttpResponseRedirect:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return HttpResponseRedirect(f"{uri}{'&' if '?' in uri else '?'}{query}")
+
+
+def _load(value: str, salt: str) -> dict | None:
+    try:
+        return signing.loads(value, salt=salt, max_age=TXN_MAX_AGE_S)
+    except signing.BadSignature:
+        return None
+
+
+@require_GET
+def smart_config(request: HttpRequest, slug: str) -> HttpResponse:
+    payer = payer_or_none(slug)
+    if payer is None:
+        return JsonResponse({"error": "not_found"}, status=404)
+    return JsonResponse(smart_configuration(payer))
+
+
+@require_GET
+def jwks(request: HttpRequest, slug: str) -> HttpResponse:
+    return JsonResponse(keys.jwks())
+
+
+@require_GET
+def authorize(request: HttpRequest, slug: str) -> HttpResponse:
+    payer = payer_or_none(slug)
+    if payer is None:
+        return _error_page(request, "This sandbox payer does not exist.", 404)
+    params = request.GET.dict()
+    try:
+        req = oauth.validate_authorize(payer, params)
+    except oauth.UntrustedRedirect as exc:
+        return _error_page(request, f"{exc.error}: {exc.description}")
+    except oauth.OAuthError as exc:
+        return _redirect(
+            params["redirect_uri"],
+            {
+                "error": exc.error,
+                "error_description": exc.description,
+                "state": params.get("state", ""),
+            },
+        )
+    txn = signing.dumps(asdict(req), salt=f"signin:{slug}")
+    return render(request, "sandbox/signin.html", {"payer": payer, "txn": txn})
+
+
+@require_POST
+def signin(request: HttpRequest, slug: str) -> HttpResponse:
+    payer = payer_or_none(slug)
+    data = _load(request.POST.get("txn", ""), f"signin:{slug}")
+    if payer is None or data is None:
+        return _error_page(request, "This sign-in link has expired. Start again from the app.")
+    patient_id = sign_in(payer, request.POST.get("username", ""), request.POST.get("password", ""))
+    if patient_id is None:
+        context = {"payer": payer, "txn": request.POST["txn"], "error": True}
+        return render(request, "sandbox/signin.html", context, status=401)
+    txn = signing.dumps({**data, "patient_id": patient_id}, salt=f"consent:{slug}")
+    scopes = [(s, _describe(s)) for s in data["scope"].split()]
+    return render(
+        request,
+        "sandbox/consent.html",
+        {"payer": payer, "txn": txn, "scopes": scopes, "client_id": data["client_id"]},
+    )
+
+
+@require_POST
+def consent(request: HttpRequest, slug: str) -> HttpResponse:
+    payer = payer_or_none(slug)
+    data = _load(request.POST.get("txn", ""), f"consent:{slug}")
+    if payer is None or data is None:
+        return _error_page(request, "This consent page has expired. Start again from the app.")
+    patient_id = data.pop("patient_id")
+    req = oauth.AuthorizeRequest(**data)
+    if request.POST.get("decision") != "allow":
+        return _redirect(
+            req.redirect_uri,
+            {
+                "error": "access_denied",
+                "error_description": "the patient denied access",
+                "state": req.state,
+            },
+        )
+    code = oauth.issue_code(payer, req, patient_id)
+    return _redirect(req.redirect_uri, {"code": code, "state": req.state})
+
+
+def _client_credentials(request: HttpRequest) -> tuple[str, str | None]:
+    """client_secret_basic (RFC 6749 §2.3.1, form-encoded parts) or client_secret_post."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            client_id, _, secret = base64.b64decode(value).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise oauth.OAuthError("invalid_client", "malformed Basic credentials", 401) from None
+        return unquote(client_id), unquote(secret)
+    return request.POST.get("client_id", ""), request.POST.get("client_secret")
+
+
+def _token_json(body: dict, status: int = 200) -> JsonResponse:
+    response = JsonResponse(body, status=status)
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    if status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="sandbox"'
+    return response
+
+
+@csrf_exempt
+@require_POST
+def token(request: HttpRequest, slug: str) -> HttpResponse:
+    payer = payer_or_none(slug)
+    if payer is None:
+        return _token_json({"error": "invalid_request", "error_description": "no such payer"}, 404)
+    form = request.POST
+    try:
+        client = oauth.authenticate_client(payer, *_client_credentials(request))
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            body = oauth.exchange_code(
+                payer,
+                client,
+                form.get("code", ""),
+                form.get("redirect_uri", ""),
+                form.get("code_verifier", ""),
+            )
+        elif grant_type == "refresh_token":
+            body = oauth.refresh(payer, client, form.get("refresh_token", ""))
+        else:
+            raise oauth.OAuthError("unsupported_grant_type", f"grant_type {grant_type!r}")
+    except oauth.OAuthError as exc:
+        return _token_json(exc.as_json(), exc.status)
+    return _token_json(body)
+
+
+@csrf_exempt
+@require_POST
+def revoke(request: HttpRequest, slug: str) -> HttpResponse:
+    payer = payer_or_none(slug)
+    if payer is None:
+        return _token_json({"error": "invalid_request", "error_description": "no such payer"}, 404)
+    try:
+        client = oauth.authenticate_client(payer, *_client_credentials(request))
+    except oauth.OAuthError as exc:
+        return _token_json(exc.as_json(), exc.status)
+    oauth.revoke(client, request.POST.get("token", ""))
+    return HttpResponse(status=200)
+
+
+@require_GET
+def userinfo(request: HttpRequest, slug: str) -> HttpResponse:
+    payer = payer_or_none(slug)
+    if payer is None:
+        return JsonResponse({"error": "not_found"}, status=404)
+    try:
+        access = oauth.bearer_token(payer, request.headers.get("Authorization", ""))
+    except oauth.OAuthError as exc:
+        response = JsonResponse(exc.as_json(), status=401)
+        response["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
+        return response
+    fhir_user = f"{oauth.fhir_base(slug)}/Patient/{access.patient_id}"
+    return JsonResponse({"sub": access.patient_id, "fhirUser": fhir_user})
