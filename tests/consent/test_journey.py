@@ -273,3 +273,30 @@ def test_headless_chromium_clicks_through_the_journey(live_server, make_client, 
         timeout=10,
     ).json()
     assert token["patient"] == login["patient_id"] and token["consent_id"]
+
+
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "bluebird-medicare",
+        "lakeshore-health",
+        "prairie-medicaid",
+        "summit-mutual",
+        "harbor-exchange",
+    ],
+)
+def test_patient_is_found_at_every_sandbox_payer(live_server, make_client, sandbox_payers, slug):
+    """Token `patient`, id_token `fhirUser` and Patient search each yield the patient id."""
+    from payers.models import Payer
+
+    info = StringIO()
+    call_command("sandbox_info", "--json", stdout=info)
+    [entry] = [e for e in json.loads(info.getvalue()) if e["slug"] == slug]
+    login = entry["patients"][0]
+    payer = Payer.objects.get(slug=slug)
+    started = start(live_server, make_client(public=True))
+    url = click_through(started.browser, started.browser.get(started.flow_url), payer, login)
+    assert query_of(url)["state"] == started.params["state"]
+    consent = Consent.objects.get()
+    assert consent.patient_id == login["patient_id"], payer.patient_id_source
+    assert PayerGrant.objects.get(consent=consent).access_token
