@@ -40,6 +40,7 @@ def _flow_context(flow: AuthorizationFlow) -> dict:
         "shared": scope_rules.describe(scope),
         "continuous_days": days,
         "cancel_url": reverse("consent:cancel", args=[flow.pk]),
+        "text_version": lifecycle.CONSENT_TEXT_VERSION,
     }
 
 
