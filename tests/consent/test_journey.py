@@ -300,3 +300,49 @@ def test_patient_is_found_at_every_sandbox_payer(live_server, make_client, sandb
     consent = Consent.objects.get()
     assert consent.patient_id == login["patient_id"], payer.patient_id_source
     assert PayerGrant.objects.get(consent=consent).access_token
+
+
+def test_payer_token_is_refreshed_when_it_lapses(live_server, make_client, sandbox_payers):
+    """Lakeshore rotates refresh tokens; the consent keeps a working payer token."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from consent.payer_tokens import access_token_for
+    from payers.http import payer_session
+    from payers.models import Payer
+
+    info = StringIO()
+    call_command("sandbox_info", "--json", stdout=info)
+    [entry] = [e for e in json.loads(info.getvalue()) if e["slug"] == "lakeshore-health"]
+    payer = Payer.objects.get(slug="lakeshore-health")
+    started = start(live_server, make_client(public=True))
+    click_through(
+        started.browser, started.browser.get(started.flow_url), payer, entry["patients"][0]
+    )
+    consent = Consent.objects.get()
+    grant = PayerGrant.objects.get(consent=consent)
+    assert grant.refresh_token, "lakeshore grants offline_access"
+    assert access_token_for(consent) == grant.access_token  # still fresh: unchanged
+
+    PayerGrant.objects.filter(pk=grant.pk).update(expires_at=timezone.now() - timedelta(1))
+    fresh = access_token_for(consent)
+    assert fresh != grant.access_token
+    stored = PayerGrant.objects.get(pk=grant.pk)
+    assert stored.refresh_token != grant.refresh_token  # rotated
+    patient = payer_session(payer).get(
+        f"{payer.fhir_base_url}/Patient/{consent.patient_id}",
+        headers={"Authorization": f"Bearer {fresh}", "Accept": "application/fhir+json"},
+    )
+    assert patient.status_code == 200
+
+    # The payer refuses a spent refresh token: the consent needs the patient again.
+    PayerGrant.objects.filter(pk=grant.pk).update(
+        expires_at=timezone.now() - timedelta(1), refresh_token=grant.refresh_token
+    )
+    from consent.payer_tokens import PayerAuthorizationLapsed
+
+    with pytest.raises(PayerAuthorizationLapsed):
+        access_token_for(consent)
+    consent.refresh_from_db()
+    assert consent.status == Consent.Status.REAUTH_REQUIRED
