@@ -13,4 +13,8 @@ app.autodiscover_tasks()
 
 # Periodic housekeeping. Each entry names a task that is also reachable from a
 # management command, so an admin can run the same work by hand.
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # SMART discovery of every payer that is due (daily when healthy, backoff when failing);
+    # by hand: `manage.py discover_payers --due`.
+    "payers-discover-due": {"task": "payers.discover_due_payers", "schedule": 15 * 60},
+}

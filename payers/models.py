@@ -14,7 +14,14 @@ from django.db import models
 
 from config.crypto import EncryptedTextField
 
-LINES_OF_BUSINESS = ("medicare_advantage", "medicaid", "chip", "exchange", "commercial")
+LINE_OF_BUSINESS_LABELS = (
+    ("medicare_advantage", "Medicare Advantage"),
+    ("medicaid", "Medicaid"),
+    ("chip", "CHIP"),
+    ("exchange", "Marketplace (exchange)"),
+    ("commercial", "Commercial"),
+)
+LINES_OF_BUSINESS = tuple(code for code, _ in LINE_OF_BUSINESS_LABELS)
 
 
 def origin_of(url: str) -> str | None:
@@ -125,6 +132,11 @@ class Payer(models.Model):
     @property
     def is_selectable(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def lines_of_business_display(self) -> str:
+        labels = dict(LINE_OF_BUSINESS_LABELS)
+        return ", ".join(labels.get(lob, lob) for lob in self.lines_of_business)
 
     @property
     def success_rate(self) -> float | None:

@@ -6,16 +6,22 @@ from collections.abc import Callable
 
 from django.conf import settings
 
+from payers.importer import load_entries, read_fixture
+from payers.models import Payer
 from payers.sandbox.seed import sandbox_info, seed_sandbox_payers
 
 
 def seed_payer_network(write: Callable[[str], object]) -> None:
-    """Sandbox payers (registered for this gateway); prints what it made."""
+    """The real directory (shipped fixture, no network) and the sandbox payers; prints both."""
+    created, updated = load_entries(read_fixture())
+    real = Payer.objects.filter(is_sandbox=False).count()
+    write(f"Payer directory: {real} real payer endpoints ({created} new, {updated} refreshed)")
     payers = seed_sandbox_payers(settings.SANDBOX_BASE_URL, settings.PUBLIC_BASE_URL)
     write(
-        f"Sandbox payers: {len(payers)} on {settings.SANDBOX_BASE_URL} (password for all test "
-        "patients: see `manage.py sandbox_info`)"
+        f"Sandbox payers: {len(payers)} on {settings.SANDBOX_BASE_URL}; "
+        "test patients (`manage.py sandbox_info` for passwords and ids):"
     )
     for payer in sandbox_info():
         users = ", ".join(p["username"] for p in payer["patients"])
         write(f"  {payer['slug']} [{payer['profile']}]: {users}")
+    write(f"Payer picker: {settings.PUBLIC_BASE_URL}/payers/")

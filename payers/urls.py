@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from payers import views
+
+urlpatterns = [
+    path("payers/", views.directory, name="payer-directory"),
+]

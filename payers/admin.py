@@ -1,0 +1,119 @@
+"""Admin for the payer directory: search, filters, health at a glance, actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.utils.html import format_html
+
+from payers.models import LINE_OF_BUSINESS_LABELS, Payer
+from payers.states import STATE_CODES
+from payers.tasks import discover_payer
+
+
+class LineOfBusinessFilter(admin.SimpleListFilter):
+    title = "line of business"
+    parameter_name = "lob"
+
+    def lookups(self, request, model_admin):
+        return LINE_OF_BUSINESS_LABELS
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(lines_of_business__contains=[self.value()])
+        return queryset
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [(code, code) for code in sorted(STATE_CODES)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(states__contains=[self.value()])
+        return queryset
+
+
+class HealthFilter(admin.SimpleListFilter):
+    title = "discovery health"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [("ok", "Healthy"), ("failing", "Failing"), ("unknown", "Never checked")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "ok":
+            return queryset.filter(last_discovery_ok=True)
+        if value == "failing":
+            return queryset.filter(last_discovery_ok=False)
+        if value == "unknown":
+            return queryset.filter(last_discovery_ok__isnull=True)
+        return queryset
+
+
+@admin.register(Payer)
+class PayerAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "status",
+        "is_sandbox",
+        "lines_of_business_display",
+        "states_display",
+        "health",
+        "last_discovery_at",
+        "sync_counts",
+    )
+    list_filter = ("status", LineOfBusinessFilter, StateFilter, HealthFilter, "is_sandbox")
+    search_fields = ("search_text", "slug", "fhir_base_url")
+    readonly_fields = (
+        "source",
+        "last_discovery_at",
+        "last_discovery_ok",
+        "last_discovery_error",
+        "discovery_document",
+        "discovery_failures",
+        "last_sync_at",
+        "sync_success_count",
+        "sync_failure_count",
+        "created_at",
+        "updated_at",
+    )
+    actions = ("rediscover", "disable")
+    list_per_page = 100
+
+    @admin.display(description="states")
+    def states_display(self, payer: Payer) -> str:
+        return ", ".join(payer.states[:6]) + (" …" if len(payer.states) > 6 else "")
+
+    @admin.display(description="health")
+    def health(self, payer: Payer) -> str:
+        if payer.last_discovery_ok is None:
+            return "never checked"
+        if payer.last_discovery_ok:
+            return format_html('<span style="color:#1a7f37">● ok</span>')
+        return format_html(
+            '<span style="color:#b42318" title="{}">● failing</span> {}',
+            payer.last_discovery_error,
+            payer.last_discovery_error[:80],
+        )
+
+    @admin.display(description="syncs ok/failed")
+    def sync_counts(self, payer: Payer) -> str:
+        return f"{payer.sync_success_count}/{payer.sync_failure_count}"
+
+    @admin.action(description="Rediscover SMART endpoints (in the background)")
+    def rediscover(self, request, queryset: QuerySet[Payer]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        for payer_id in ids:
+            discover_payer.delay(payer_id)
+        self.message_user(request, f"Discovery queued for {len(ids)} payer(s).", messages.SUCCESS)
+
+    @admin.action(description="Disable (hide from the picker)")
+    def disable(self, request, queryset: QuerySet[Payer]) -> None:
+        count = queryset.update(status=Payer.Status.DISABLED)
+        self.message_user(request, f"Disabled {count} payer(s).", messages.SUCCESS)

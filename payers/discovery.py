@@ -1,0 +1,142 @@
+"""SMART discovery: find a payer's OAuth endpoints and record its health.
+
+SMART App Launch 2 §2.1: `{base}/.well-known/smart-configuration`; when that
+fails, the CapabilityStatement's `oauth-uris` extension (`{base}/metadata`),
+which older servers and the Python `fhirclient` rely on. The result and a
+readable reason for any failure are stored on the payer; nothing here raises.
+Failing payers are retried with exponential backoff (`discovery_due`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from payers.http import PayerHTTPError, payer_session
+from payers.models import Payer
+
+logger = logging.getLogger("payers.discovery")
+
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+HEALTHY_INTERVAL = timedelta(hours=24)
+RETRY_BASE = timedelta(minutes=15)
+_ENDPOINT_FIELDS = {
+    "authorization_endpoint": "authorize_url",
+    "token_endpoint": "token_url",
+    "revocation_endpoint": "revoke_url",
+    "introspection_endpoint": "introspect_url",
+}
+
+
+class DiscoveryError(Exception):
+    pass
+
+
+def _url(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+
+
+def _smart_configuration(session, base: str) -> dict[str, Any]:
+    document = session.get_json(f"{base}/.well-known/smart-configuration")
+    if not isinstance(document, dict):
+        raise DiscoveryError("smart-configuration is not a JSON object")
+    if not (_url(document.get("authorization_endpoint")) and _url(document.get("token_endpoint"))):
+        raise DiscoveryError("smart-configuration lacks authorization_endpoint or token_endpoint")
+    return document
+
+
+def _capability_statement(session, base: str) -> dict[str, Any]:
+    statement = session.get_json(f"{base}/metadata")
+    if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
+        raise DiscoveryError("metadata is not a CapabilityStatement")
+    for rest in statement.get("rest") or []:
+        for ext in ((rest or {}).get("security") or {}).get("extension") or []:
+            if ext.get("url") != OAUTH_URIS:
+                continue
+            uris = {e.get("url"): _url(e.get("valueUri")) for e in ext.get("extension") or []}
+            if uris.get("authorize") and uris.get("token"):
+                document = {
+                    "authorization_endpoint": uris["authorize"],
+                    "token_endpoint": uris["token"],
+                    "source": "CapabilityStatement oauth-uris",
+                }
+                if uris.get("revoke"):
+                    document["revocation_endpoint"] = uris["revoke"]
+                return document
+    raise DiscoveryError("CapabilityStatement has no SMART oauth-uris extension")
+
+
+def fetch_discovery(payer: Payer) -> dict[str, Any]:
+    """The discovery document, or DiscoveryError with both attempts' reasons."""
+    base = payer.fhir_base_url.rstrip("/")
+    if not base:
+        raise DiscoveryError("no FHIR base URL")
+    session = payer_session(payer, timeout=(5, 15), max_retries=1)
+    try:
+        return _smart_configuration(session, base)
+    except (PayerHTTPError, DiscoveryError) as first:
+        first_reason = getattr(first, "reason", None) or str(first)
+        try:
+            return _capability_statement(session, base)
+        except (PayerHTTPError, DiscoveryError) as second:
+            second_reason = getattr(second, "reason", None) or str(second)
+            raise DiscoveryError(
+                f"smart-configuration: {first_reason}; CapabilityStatement: {second_reason}"
+            ) from None
+
+
+def discover(payer: Payer) -> bool:
+    """Run discovery for one payer, store the outcome; True when it worked. Never raises."""
+    try:
+        document = fetch_discovery(payer)
+    except DiscoveryError as exc:
+        return _record_failure(payer, str(exc))
+    except Exception as exc:  # a bug or a truly odd answer must not stop a run over all payers
+        logger.exception("discovery of %s crashed", payer.slug)
+        return _record_failure(payer, f"unexpected error: {type(exc).__name__}")
+    payer.discovery_document = document
+    for key, field in _ENDPOINT_FIELDS.items():
+        if _url(document.get(key)):
+            setattr(payer, field, document[key])
+    payer.last_discovery_at = timezone.now()
+    payer.last_discovery_ok = True
+    payer.last_discovery_error = ""
+    payer.discovery_failures = 0
+    payer.save()
+    return True
+
+
+def _record_failure(payer: Payer, reason: str) -> bool:
+    logger.info("discovery of %s failed: %s", payer.slug, reason)
+    Payer.objects.filter(pk=payer.pk).update(
+        last_discovery_at=timezone.now(),
+        last_discovery_ok=False,
+        last_discovery_error=reason[:2000],
+        discovery_failures=F("discovery_failures") + 1,
+    )
+    payer.refresh_from_db()
+    return False
+
+
+def retry_delay(failures: int) -> timedelta:
+    """15 min, 30 min, 1 h, ... capped at a day."""
+    if failures <= 0:
+        return HEALTHY_INTERVAL
+    return min(HEALTHY_INTERVAL, RETRY_BASE * 2 ** (failures - 1))
+
+
+def discovery_due(now=None) -> list[int]:
+    """Ids of non-disabled payers whose next discovery time has come."""
+    now = now or timezone.now()
+    candidates = Payer.objects.exclude(status=Payer.Status.DISABLED).exclude(fhir_base_url="")
+    due = []
+    for pk, last, failures in candidates.values_list(
+        "id", "last_discovery_at", "discovery_failures"
+    ):
+        if last is None or last + retry_delay(failures) <= now:
+            due.append(pk)
+    return due

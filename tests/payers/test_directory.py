@@ -1,0 +1,146 @@
+"""The real payer directory: import, seed, picker search over HTTP, admin."""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+
+import pytest
+import requests
+from django.core.management import call_command
+from django.template.loader import render_to_string
+from django.test import RequestFactory
+
+from payers.directory import search_payers
+from payers.importer import FIXTURE, build_directory, normalise_url, read_fixture
+from payers.models import Payer
+from tests.forms import find_form
+
+pytestmark = pytest.mark.django_db
+
+
+def test_shipped_fixture_is_the_current_import_of_the_lists():
+    built = build_directory()
+
+    assert [e.slug for e in built] == [e.slug for e in read_fixture()]
+    assert FIXTURE.exists()
+    urls = [normalise_url(e.fhir_base_url) for e in built]
+    assert len(urls) == len(set(urls)) > 100
+    assert all(e.sources for e in built)
+    # EHRs, labs, sandboxes and localhost records are not payers
+    assert not any("cerner" in u or "epic.com" in u or "localhost" in u for u in urls)
+    assert not any("questdiagnostics" in u or "sandbox" in u for u in urls)
+
+
+def test_import_is_idempotent_and_keeps_each_source():
+    out = StringIO()
+    call_command("import_payers", stdout=out)
+    call_command("import_payers", stdout=out)
+
+    assert "0 created" in out.getvalue().splitlines()[-1]
+    kansas = Payer.objects.get(slug="kansas-medicaid")
+    assert kansas.states == ["KS"] and kansas.lines_of_business == ["medicaid"]
+    assert "lantern:medicaid-state-endpoints.csv" in kansas.source
+    assert "lantern:MedicaidState_EndpointSources.json" in kansas.source  # deduplicated
+    anthem = Payer.objects.get(slug="anthem-blue-cross-blue-shield-patient-access")
+    assert anthem.source.startswith("fhir-gateway:anthem-patient.json")
+    assert anthem.authorize_url.endswith("/connect/authorize")
+    assert anthem.status == Payer.Status.NOT_CONNECTED
+
+
+def test_seed_demo_loads_real_directory_and_sandbox_payers():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=StringIO())
+
+    assert Payer.objects.filter(is_sandbox=False).count() > 100
+    assert Payer.objects.filter(is_sandbox=True, status=Payer.Status.ACTIVE).count() == 5
+    assert "Payer directory: 113 real payer endpoints" in out.getvalue()
+    assert "lakeshore-health [well-behaved]" in out.getvalue()
+
+
+@pytest.fixture
+def directory(sandbox_payers):
+    call_command("import_payers", stdout=StringIO())
+
+
+def _results(page: requests.Response) -> list[str]:
+    import re
+
+    return re.findall(r'<span class="payer-name">([^<]+)</span>', page.text)
+
+
+def test_picker_finds_by_alias_over_http(directory, live_server):
+    page = requests.get(f"{live_server.url}/payers/", params={"q": "uhc"}, timeout=10)
+
+    assert page.status_code == 200
+    assert _results(page) == ["UnitedHealthcare"]
+    assert "not yet available" in page.text
+    form = find_form(page, "Search")
+    assert form.labels == {"Find your health plan": "payer-query"}
+
+
+def test_picker_finds_by_state_code_and_name(directory, live_server):
+    by_code = _results(requests.get(f"{live_server.url}/payers/", params={"q": "KS"}, timeout=10))
+    by_name = _results(
+        requests.get(f"{live_server.url}/payers/", params={"q": "kansas medicaid"}, timeout=10)
+    )
+
+    assert "Kansas Medicaid" in by_code
+    assert "Blue Cross and Blue Shield of Kansas" in by_code
+    assert "Alabama Medicaid" not in by_code
+    assert by_name == ["Kansas Medicaid"]
+
+
+def test_search_orders_active_first_and_hides_disabled(directory):
+    Payer.objects.filter(slug="iowa-medicaid").update(status=Payer.Status.DISABLED)
+
+    results = search_payers("medicaid")
+    names = [p.name for p in results]
+
+    assert results[0].status == Payer.Status.ACTIVE  # Prairie State Medicaid (sandbox)
+    assert "Iowa Medicaid" not in names
+    assert search_payers("medicaid", sandbox=True)[0].slug == "prairie-medicaid"
+    assert search_payers("zzzz-no-such-plan") == []
+
+
+def test_picker_partial_offers_only_active_payers_for_choice(directory):
+    results = search_payers("medicaid")
+    request = RequestFactory().get("/")
+
+    html = render_to_string(
+        "payers/_picker.html",
+        {"query": "medicaid", "results": results, "select_action": "/x", "search_action": "/s"},
+        request=request,
+    )
+
+    assert 'name="payer" value="prairie-medicaid"' in html
+    assert "Choose Prairie State Medicaid (sandbox)" in html
+    assert 'value="kansas-medicaid"' not in html  # not connected: shown, not selectable
+    assert "csrfmiddlewaretoken" in html
+
+
+def test_picker_is_fast_with_the_real_directory(directory, live_server):
+    started = time.perf_counter()
+    for query in ("blue", "TX", "medicaid", "anthem ca", "new york"):
+        assert requests.get(f"{live_server.url}/payers/", params={"q": query}, timeout=10).ok
+    assert time.perf_counter() - started < 5
+
+
+def test_admin_lists_filters_and_disables(directory, admin_client):
+    listing = admin_client.get(
+        "/admin/payers/payer/", {"lob": "medicaid", "state": "KS", "q": "kansas"}
+    )
+    assert listing.status_code == 200
+    assert "Kansas Medicaid" in listing.content.decode()
+
+    kansas = Payer.objects.get(slug="kansas-medicaid")
+    response = admin_client.post(
+        "/admin/payers/payer/",
+        {"action": "disable", "_selected_action": [kansas.pk]},
+    )
+    assert response.status_code == 302
+    kansas.refresh_from_db()
+    assert kansas.status == Payer.Status.DISABLED
+    for health in ("ok", "failing", "unknown"):
+        assert admin_client.get("/admin/payers/payer/", {"health": health}).status_code == 200
