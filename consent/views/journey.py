@@ -5,7 +5,6 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import select_template
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -14,6 +13,7 @@ from consent import lifecycle
 from consent import scopes as scope_rules
 from consent.models import App, AuthorizationFlow
 from consent.receipts import receipt_url
+from payers.directory import search_payers
 from payers.models import Payer
 
 
@@ -56,12 +56,6 @@ def start(request: HttpRequest, flow_id) -> HttpResponse:
     return render(request, "consent/start.html", context)
 
 
-def _search(query: str, sandbox: bool) -> list[Payer]:
-    from payers.directory import search_payers
-
-    return search_payers(query, sandbox=sandbox)
-
-
 @require_http_methods(["GET", "POST"])
 def choose_payer(request: HttpRequest, flow_id) -> HttpResponse:
     """The payer picker (payers' partial); a POST of `payer=<slug>` goes to the payer."""
@@ -77,10 +71,9 @@ def choose_payer(request: HttpRequest, flow_id) -> HttpResponse:
     context = _flow_context(flow)
     context.update(
         query=query,
-        results=_search(query, sandbox=flow.app.mode == App.Mode.TEST),
+        results=search_payers(query, sandbox=flow.app.mode == App.Mode.TEST) if query else [],
         select_action=action,
         search_action=action,
-        picker_template=select_template(["payers/_picker.html", "consent/_payer_list.html"]),
     )
     return render(request, "consent/choose_payer.html", context)
 

@@ -55,7 +55,10 @@ def to_payer_consent(browser: requests.Session, start: requests.Response, payer,
     assert start.status_code == 200, start.text[:500]
     picker_link = start.text.split('class="button" href="', 1)[1].split('"', 1)[0]
     picker = browser.get(requests.compat.urljoin(start.url, picker_link), timeout=30)
-    sign_in = choose_on_picker(browser, picker, payer.slug)
+    found = submit(
+        browser, picker, {"Find your health plan": payer.slug.split("-")[0]}, button="Search"
+    )
+    sign_in = choose_on_picker(browser, found, payer.slug)
     assert sign_in.url.startswith(payer.authorize_url.split("/sandbox/")[0]), sign_in.url
     return submit(
         browser,
@@ -241,6 +244,8 @@ def test_headless_chromium_clicks_through_the_journey(live_server, make_client, 
         page.goto(url.url)
         assert client.app.name in page.content()
         page.get_by_role("link", name="Find your health plan").click()
+        page.get_by_label("Find your health plan").fill(payer.slug.split("-")[0])
+        page.get_by_role("button", name="Search", exact=True).click()
         chooser = page.locator(
             f"form:has(input[name=payer][value='{payer.slug}']) button, "
             f"button[name=payer][value='{payer.slug}']"

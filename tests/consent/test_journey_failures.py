@@ -150,3 +150,17 @@ def test_cancel_button_sends_access_denied_to_the_app(live_server, make_client):
         "error": "access_denied",
         "state": started.params["state"],
     }
+
+
+@pytest.mark.parametrize(
+    ("mode", "shown", "hidden"), [("test", True, False), ("live", False, True)]
+)
+def test_picker_offers_only_the_payers_the_apps_mode_may_reach(
+    live_server, make_client, unreachable_payer, mode, shown, hidden
+):
+    sandbox, real = unreachable_payer(sandbox=True), unreachable_payer(sandbox=False)
+    started = start(live_server, make_client(mode=mode))
+    page = started.browser.get(f"{started.flow_url}payer", params={"q": "Plan"}, timeout=10)
+    assert page.status_code == 200
+    assert (f'value="{sandbox.slug}"' in page.text) is shown
+    assert (f'value="{real.slug}"' in page.text) is hidden
