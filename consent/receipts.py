@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
@@ -18,7 +20,9 @@ def receipt_token(consent: Consent) -> str:
 
 
 def receipt_url(consent: Consent) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("consent:receipt", args=[receipt_token(consent)])
+    # In the query string, which access logs redact (a path would be logged).
+    query = urlencode({"t": receipt_token(consent)})
+    return f"{settings.PUBLIC_BASE_URL}{reverse('consent:receipt')}?{query}"
 
 
 def consent_for(token: str) -> Consent | None:

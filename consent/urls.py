@@ -19,7 +19,7 @@ urlpatterns = [
     path("consent/<uuid:flow_id>/payer", journey.choose_payer, name="choose_payer"),
     path("consent/<uuid:flow_id>/review", journey.review, name="review"),
     path("consent/<uuid:flow_id>/cancel", journey.cancel, name="cancel"),
-    path("consent/receipt/<str:token>", receipt.receipt, name="receipt"),
+    path("consent/receipt", receipt.receipt, name="receipt"),
     path("api/consents", api.ConsentList.as_view(), name="api_consents"),
     path("api/consents/<uuid:consent_id>/revoke", api.ConsentRevoke.as_view()),
 ]

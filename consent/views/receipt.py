@@ -13,8 +13,8 @@ from consent.receipts import consent_for
 
 
 @require_http_methods(["GET", "POST"])
-def receipt(request: HttpRequest, token: str) -> HttpResponse:
-    consent = consent_for(token)
+def receipt(request: HttpRequest) -> HttpResponse:
+    consent = consent_for(request.GET.get("t", ""))
     if consent is None:
         return render(
             request,

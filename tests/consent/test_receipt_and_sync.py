@@ -54,6 +54,7 @@ def test_tampered_receipt_link_is_not_found(live_server, make_client, issue_code
     issued = issue_code(make_client())
     url = receipt_url(issued.consent)
     assert requests.get(url[:-3] + "abc", timeout=10).status_code == 404
+    assert requests.get(url.split("?")[0], timeout=10).status_code == 404
     # A link signed for the right id but the wrong nonce is refused too.
     issued.consent.receipt_nonce = "other"
     assert requests.get(receipt_url(issued.consent), timeout=10).status_code == 404
