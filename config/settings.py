@@ -141,7 +141,10 @@ CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _secure else None
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# Not "no-referrer": with it browsers send `Origin: null` on form POSTs and Django's
+# CSRF origin check refuses every patient form. "same-origin" still sends nothing
+# (codes, flow ids) to payers or apps.
+SECURE_REFERRER_POLICY = "same-origin"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

@@ -29,6 +29,28 @@ def seed_superuser() -> tuple[str, str, bool]:
     return DEMO_ADMIN_USERNAME, password, created
 
 
+DEMO_CLIENT_ID = "payerbridge-demo"
+DEMO_REDIRECT_URIS = ["http://localhost:3000/callback", "http://127.0.0.1:8765/callback"]
+
+
+def seed_demo_app():
+    """A test-mode public PKCE client (no secret to re-print), fixed client_id."""
+    from consent.models import App, Organization
+
+    org, _ = Organization.objects.get_or_create(name="Payerbridge Demo")
+    app, created = App.objects.get_or_create(
+        client_id=DEMO_CLIENT_ID,
+        defaults={
+            "name": "Payerbridge Demo App",
+            "organization": org,
+            "purpose": "Shows what a patient-facing app can do with your health plan records.",
+            "redirect_uris": DEMO_REDIRECT_URIS,
+            "mode": App.Mode.TEST,
+        },
+    )
+    return app, created
+
+
 class Command(BaseCommand):
     help = "Create (or keep) the demo superuser and demo data; safe to run repeatedly."
 
@@ -41,5 +63,15 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Admin: {settings.PUBLIC_BASE_URL}/admin/  user {username!r} ({state}); "
             f"password {password!r} unless you changed it"
+        )
+        app, created = seed_demo_app()
+        self.stdout.write(
+            f"Demo app ({'created' if created else 'already present'}): public PKCE client "
+            f"client_id={app.client_id!r}, test mode (sandbox payers only), redirect URIs "
+            f"{', '.join(app.redirect_uris)}. Start a launch at {settings.PUBLIC_BASE_URL}"
+            f"/oauth/authorize?response_type=code&client_id={app.client_id}"
+            f"&redirect_uri=<one of them>&scope=launch/patient+openid+fhirUser+patient/*.read"
+            f"&aud={settings.PUBLIC_BASE_URL}/fhir&state=<random>&code_challenge=<S256>"
+            f"&code_challenge_method=S256"
         )
         seed_payer_network(self.stdout.write)

@@ -1,0 +1,89 @@
+"""The consent lifecycle: the one place a consent is granted or ended.
+
+Ending a consent (revocation by patient, app or admin, refresh-token reuse,
+expiry) makes every token and code of it fail at once, in the same
+transaction. The purge of its cached data is orchestrated from here too (the
+lifecycle work adds it behind `end_consent`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from consent.models import App, AuthorizationCode, Consent, IssuedToken
+
+log = logging.getLogger(__name__)
+
+ONE_TIME_ACCESS = timedelta(hours=24)
+# Continuous consents last up to the payer's maximum; when a payer states none.
+DEFAULT_CONTINUOUS_DAYS = 365
+CONSENT_TEXT_VERSION = "2026-11-1"
+
+
+def consent_end_for(app: App, payer, now: datetime) -> datetime:
+    if app.consent_policy == App.ConsentPolicy.CONTINUOUS:
+        days = getattr(payer, "max_authorization_days", None) or DEFAULT_CONTINUOUS_DAYS
+        return now + timedelta(days=days)
+    return now + ONE_TIME_ACCESS
+
+
+@transaction.atomic
+def grant(consent: Consent, *, text_version: str = CONSENT_TEXT_VERSION) -> Consent:
+    """The patient allowed: the consent becomes active and its first sync is requested."""
+    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    if consent.status != Consent.Status.PENDING:
+        raise ValueError(f"consent {consent.pk} is {consent.status}, not pending")
+    now = timezone.now()
+    consent.status = Consent.Status.ACTIVE
+    consent.granted_at = now
+    consent.policy = consent.app.consent_policy
+    consent.expires_at = consent_end_for(consent.app, consent.payer, now)
+    consent.consent_text_version = text_version
+    consent.save()
+    consent.record("granted", text_version=text_version, expires_at=consent.expires_at.isoformat())
+
+    from consent.tasks import request_first_sync
+
+    consent_id = str(consent.pk)
+    transaction.on_commit(lambda: request_first_sync.delay(consent_id))
+    return consent
+
+
+@transaction.atomic
+def close_flow(consent: Consent, status: str, reason: str) -> Consent:
+    """A flow that never completed: `denied` or `failed` (no tokens exist yet)."""
+    assert status in (Consent.Status.DENIED, Consent.Status.FAILED)
+    updated = Consent.objects.filter(pk=consent.pk, status=Consent.Status.PENDING).update(
+        status=status, ended_at=timezone.now(), end_reason=reason[:64]
+    )
+    consent.refresh_from_db()
+    if updated:
+        consent.record(status, reason=reason[:200])
+    return consent
+
+
+@transaction.atomic
+def end_consent(consent: Consent, *, status: str = Consent.Status.REVOKED, reason: str) -> bool:
+    """End a consent now: status, every token and code dead in one transaction.
+
+    Idempotent: returns False when the consent had already ended.
+    """
+    assert status in (Consent.Status.REVOKED, Consent.Status.EXPIRED)
+    now = timezone.now()
+    locked = Consent.objects.select_for_update().get(pk=consent.pk)
+    if locked.status in Consent.ENDED:
+        return False
+    locked.status = status
+    locked.ended_at = now
+    locked.end_reason = reason[:64]
+    locked.save(update_fields=["status", "ended_at", "end_reason", "updated_at"])
+    IssuedToken.objects.filter(consent=locked, revoked_at__isnull=True).update(revoked_at=now)
+    AuthorizationCode.objects.filter(consent=locked, used_at__isnull=True).update(used_at=now)
+    locked.record(status, reason=reason)
+    log.info("consent %s ended: %s (%s)", locked.pk, status, reason)
+    consent.refresh_from_db()
+    return True

@@ -1,0 +1,75 @@
+"""App-level consent API (client-credentials token with scope `consents`)."""
+
+from __future__ import annotations
+
+from rest_framework import permissions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent import lifecycle
+from consent import scopes as scope_rules
+from consent.bearer import BearerTokenAuthentication
+from consent.models import Consent
+from consent.oauth.server import iso
+
+
+class IsAppLevelToken(permissions.BasePermission):
+    message = "A client-credentials token with scope 'consents' is required."
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth
+        return bool(
+            token is not None
+            and token.consent_id is None
+            and scope_rules.APP_LEVEL_SCOPE in scope_rules.split(token.scope)
+        )
+
+
+def _stamp(value):
+    return iso(value) if value else None
+
+
+def consent_json(consent: Consent) -> dict:
+    return {
+        "id": str(consent.pk),
+        "status": consent.status,
+        "data_state": consent.data_state,
+        "payer": {"slug": consent.payer.slug, "name": consent.payer.name},
+        "patient": consent.patient_id or None,
+        "scope": consent.scope,
+        "created_at": _stamp(consent.created_at),
+        "granted_at": _stamp(consent.granted_at),
+        "expires_at": _stamp(consent.expires_at),
+        "ended_at": _stamp(consent.ended_at),
+    }
+
+
+class AppAPIView(APIView):
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [IsAppLevelToken]
+
+
+class ConsentList(AppAPIView):
+    def get(self, request):
+        consents = Consent.objects.filter(app=request.auth.app).select_related("payer")
+        status = request.query_params.get("status")
+        if status:
+            consents = consents.filter(status=status)
+        return Response({"consents": [consent_json(c) for c in consents.order_by("-created_at")]})
+
+
+class ConsentRevoke(AppAPIView):
+    def post(self, request, consent_id):
+        consent = (
+            Consent.objects.filter(app=request.auth.app, pk=consent_id)
+            .select_related("payer")
+            .first()
+        )
+        if consent is None:
+            return Response({"error": "not_found"}, status=404)
+        if consent.status in (Consent.Status.ACTIVE, Consent.Status.REAUTH_REQUIRED):
+            lifecycle.end_consent(consent, reason="revoked_by_app_api")
+        elif consent.status == Consent.Status.PENDING:
+            return Response({"error": "consent_pending"}, status=409)
+        consent.refresh_from_db()
+        return Response(consent_json(consent))

@@ -1,0 +1,166 @@
+"""Failures of the patient journey that need no sandbox: CSRF, mode, state, unreachable payer,
+expiry. Each lands on a clear page (with a way back to the app when it is known) and
+changes nothing it should not."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from django.utils import timezone
+
+from consent.models import AuthorizationFlow, Consent, PayerGrant
+from payers.models import Payer
+from tests.consent.conftest import query_of
+from tests.consent.journey import choose, start
+
+
+@pytest.fixture
+def unreachable_payer(db_payer):
+    """A sandbox payer whose endpoints point at a closed port."""
+
+    def make(sandbox: bool = True) -> Payer:
+        payer = db_payer(sandbox=sandbox)
+        payer.authorize_url = "http://127.0.0.1:9/authorize"
+        payer.token_url = "http://127.0.0.1:9/token"
+        payer.client_id = "gateway"
+        payer.save()
+        return payer
+
+    return make
+
+
+def test_form_post_without_csrf_token_is_refused(live_server, make_client, unreachable_payer):
+    payer = unreachable_payer()
+    started = start(live_server, make_client())
+    response = choose(live_server, started, payer.slug, csrf=False)
+    assert response.status_code == 403
+    assert not Consent.objects.exists()
+    assert AuthorizationFlow.objects.get().step == AuthorizationFlow.Step.STARTED
+
+
+def test_test_mode_app_cannot_reach_a_real_payer(live_server, make_client, unreachable_payer):
+    real = unreachable_payer(sandbox=False)
+    started = start(live_server, make_client(mode="test"))
+    response = choose(live_server, started, real.slug)
+    assert response.status_code == 403
+    assert "cannot connect" in response.text
+    assert not Consent.objects.exists()
+    assert AuthorizationFlow.objects.get().step == AuthorizationFlow.Step.STARTED
+
+
+def test_live_mode_app_cannot_reach_a_sandbox_payer(live_server, make_client, unreachable_payer):
+    sandbox = unreachable_payer(sandbox=True)
+    started = start(live_server, make_client(mode="live"))
+    assert choose(live_server, started, sandbox.slug).status_code == 403
+    assert not Consent.objects.exists()
+
+
+def _at_payer(live_server, make_client, unreachable_payer):
+    payer = unreachable_payer()
+    started = start(live_server, make_client())
+    response = choose(live_server, started, payer.slug)
+    assert response.status_code == 302
+    to_payer = response.headers["Location"]
+    assert to_payer.startswith(payer.authorize_url)
+    query = query_of(to_payer)
+    assert query["code_challenge_method"] == "S256" and query["aud"] == payer.fhir_base_url
+    assert query["redirect_uri"] == f"{live_server.url}/payers/callback"
+    return started, query["state"]
+
+
+def callback(live_server, started, **params):
+    url = f"{live_server.url}/payers/callback?{urlencode(params)}"
+    return started.browser.get(url, allow_redirects=False, timeout=10)
+
+
+def test_tampered_state_at_the_callback_changes_nothing(
+    live_server, make_client, unreachable_payer
+):
+    started, state = _at_payer(live_server, make_client, unreachable_payer)
+    response = callback(live_server, started, code="abc", state=state[:-2] + "xx")
+    assert response.status_code == 400
+    assert "do not recognise" in response.text
+    flow = AuthorizationFlow.objects.get()
+    assert flow.step == AuthorizationFlow.Step.AT_PAYER
+    assert flow.consent.status == Consent.Status.PENDING
+    assert not PayerGrant.objects.exists()
+
+
+def test_callback_state_from_another_browser_is_refused(
+    live_server, make_client, unreachable_payer
+):
+    import requests
+
+    _, state = _at_payer(live_server, make_client, unreachable_payer)
+    other = requests.get(f"{live_server.url}/payers/callback?code=abc&state={state}", timeout=10)
+    assert other.status_code == 400
+    assert AuthorizationFlow.objects.get().step == AuthorizationFlow.Step.AT_PAYER
+
+
+def test_unreachable_payer_fails_clearly_and_a_replayed_state_is_refused(
+    live_server, make_client, unreachable_payer
+):
+    started, state = _at_payer(live_server, make_client, unreachable_payer)
+    response = callback(live_server, started, code="abc", state=state)
+    assert response.status_code == 400
+    assert "could not be reached" in response.text
+    back = query_of(response.text.split('href="', 2)[-1].split('"')[0].replace("&amp;", "&"))
+    assert back == {"error": "access_denied", "state": started.params["state"]}
+    consent = Consent.objects.get()
+    assert consent.status == Consent.Status.FAILED
+
+    replay = callback(live_server, started, code="abc", state=state)
+    assert replay.status_code == 400
+    consent.refresh_from_db()
+    assert consent.status == Consent.Status.FAILED and not PayerGrant.objects.exists()
+
+
+def test_patient_cancel_at_payer_is_denied_with_a_way_back(
+    live_server, make_client, unreachable_payer
+):
+    started, state = _at_payer(live_server, make_client, unreachable_payer)
+    response = callback(live_server, started, error="access_denied", state=state)
+    assert response.status_code == 400
+    assert "You cancelled at your health plan" in response.text
+    assert "Return to " in response.text
+    assert Consent.objects.get().status == Consent.Status.DENIED
+
+
+def test_expired_flow_lands_on_a_clear_page(live_server, make_client, unreachable_payer):
+    started, _ = _at_payer(live_server, make_client, unreachable_payer)
+    AuthorizationFlow.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    page = started.browser.get(started.flow_url, timeout=10)
+    assert page.status_code == 400 and "expired" in page.text
+    assert "Return to " in page.text
+    assert Consent.objects.get().status == Consent.Status.FAILED
+
+
+def test_cancel_button_sends_access_denied_to_the_app(live_server, make_client):
+    started = start(live_server, make_client())
+    response = started.browser.post(
+        f"{started.flow_url}cancel",
+        data={"csrfmiddlewaretoken": started.csrf_token()},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 302
+    assert query_of(response.headers["Location"]) == {
+        "error": "access_denied",
+        "state": started.params["state"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("mode", "shown", "hidden"), [("test", True, False), ("live", False, True)]
+)
+def test_picker_offers_only_the_payers_the_apps_mode_may_reach(
+    live_server, make_client, unreachable_payer, mode, shown, hidden
+):
+    sandbox, real = unreachable_payer(sandbox=True), unreachable_payer(sandbox=False)
+    started = start(live_server, make_client(mode=mode))
+    page = started.browser.get(f"{started.flow_url}payer", params={"q": "Plan"}, timeout=10)
+    assert page.status_code == 200
+    assert (f'value="{sandbox.slug}"' in page.text) is shown
+    assert (f'value="{real.slug}"' in page.text) is hidden

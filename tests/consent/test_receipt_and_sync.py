@@ -1,0 +1,76 @@
+"""The patient's receipt (signed link, revoke button) and the first-sync request on grant."""
+
+from __future__ import annotations
+
+import requests
+
+from consent.models import Consent, IssuedToken
+from consent.receipts import receipt_url
+from tests.forms import submit
+from tests.services import wait_until
+
+
+def test_receipt_shows_the_consent_and_revokes_it(live_server, make_client, issue_code):
+    client = make_client()
+    issued = issue_code(client)
+    token = requests.post(
+        f"{live_server.url}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": issued.code,
+            "redirect_uri": issued.redirect_uri,
+            "code_verifier": issued.verifier,
+        },
+        auth=client.auth(),
+        timeout=10,
+    ).json()
+    url = receipt_url(issued.consent)
+    assert url.startswith(live_server.url)
+    browser = requests.Session()
+    page = browser.get(url, timeout=10)
+    assert page.status_code == 200
+    assert client.app.name in page.text and issued.consent.payer.name in page.text
+
+    # Without the CSRF token the revoke button does nothing.
+    assert browser.post(url, timeout=10).status_code == 403
+    issued.consent.refresh_from_db()
+    assert issued.consent.status == Consent.Status.ACTIVE
+
+    after = submit(browser, page, button="Revoke access")
+    assert after.status_code == 200 and "has ended" in after.text
+    issued.consent.refresh_from_db()
+    assert issued.consent.status == Consent.Status.REVOKED
+    assert not IssuedToken.objects.filter(consent=issued.consent, revoked_at__isnull=True).exists()
+    info = requests.post(
+        f"{live_server.url}/oauth/introspect",
+        data={"token": token["access_token"]},
+        auth=client.auth(),
+        timeout=10,
+    ).json()
+    assert info == {"active": False}
+
+
+def test_tampered_receipt_link_is_not_found(live_server, make_client, issue_code):
+    issued = issue_code(make_client())
+    url = receipt_url(issued.consent)
+    assert requests.get(url[:-3] + "abc", timeout=10).status_code == 404
+    assert requests.get(url.split("?")[0], timeout=10).status_code == 404
+    # A link signed for the right id but the wrong nonce is refused too.
+    issued.consent.receipt_nonce = "other"
+    assert requests.get(receipt_url(issued.consent), timeout=10).status_code == 404
+
+
+def test_granting_requests_the_first_sync_without_claiming_data(
+    live_server, make_client, issue_code, celery_worker
+):
+    issued = issue_code(make_client())
+    consent = issued.consent
+    wait_until(
+        lambda: consent.events.filter(kind="sync_requested").exists(),
+        timeout=30,
+        what="first sync requested by the worker",
+    )
+    consent.refresh_from_db()
+    assert consent.status == Consent.Status.ACTIVE
+    assert consent.data_state == Consent.DataState.NONE
+    assert consent.consent_text_version and consent.granted_at
