@@ -255,3 +255,12 @@ def test_public_clients_cannot_use_client_credentials(live_server, make_client):
     response = token_request(live_server, client, {"grant_type": "client_credentials"})
     assert response.status_code in (400, 401)
     assert response.json()["error"] in ("invalid_client", "unauthorized_client")
+
+
+def test_id_token_echoes_the_nonce(live_server, make_client, issue_code):
+    client = make_client()
+    issued = issue_code(client, nonce="n-0S6_WzA2Mj")
+    body = exchange(live_server, client, issued).json()
+    assert keys.verify(body["id_token"])["nonce"] == "n-0S6_WzA2Mj"
+    refreshed = refresh(live_server, client, body["refresh_token"]).json()
+    assert "nonce" not in keys.verify(refreshed["id_token"])
