@@ -20,10 +20,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
 import requests
+from django.conf import settings
 
 from payers.models import origin_of
 
@@ -96,6 +99,7 @@ class PayerSession(requests.Session):
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         max_retries: int = MAX_RETRIES,
         max_retry_after: float = MAX_RETRY_AFTER_S,
+        limiter: MinuteRateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
@@ -103,6 +107,7 @@ class PayerSession(requests.Session):
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        self.limiter = limiter
         self._sleep = sleep
         self.headers["User-Agent"] = USER_AGENT
 
@@ -115,6 +120,7 @@ class PayerSession(requests.Session):
         url = redact(request.url or "")
         attempt = 0
         while True:
+            self._wait_for_rate_limit(url)
             started = time.monotonic()
             try:
                 response = super().send(request, **kwargs)
@@ -136,6 +142,16 @@ class PayerSession(requests.Session):
                 return response
             response.close()
             attempt += 1
+            self._sleep(wait)
+
+    def _wait_for_rate_limit(self, url: str) -> None:
+        """Our own limit for this payer (`Payer.rate_limit_per_minute`), shared by all workers."""
+        while self.limiter is not None:
+            wait = self.limiter.acquire()
+            if wait <= 0:
+                return
+            if wait > self.max_retry_after:
+                raise PayerRateLimited(max(wait, 1.0), url)
             self._sleep(wait)
 
     def _retry_wait(
@@ -193,6 +209,37 @@ def _describe_exception(exc: requests.RequestException, url: str) -> str:
     return f"{type(exc).__name__} calling {url}"
 
 
+class MinuteRateLimiter:
+    """At most `limit` calls per clock minute per payer, counted in Redis (all processes)."""
+
+    def __init__(self, key: str, limit: int) -> None:
+        self.key, self.limit = key, limit
+
+    def acquire(self) -> float:
+        """0 when a call may go now, else seconds until the next window opens."""
+        now = time.time()
+        key = f"payerbridge:payer-rate:{self.key}:{int(now // 60)}"
+        try:
+            pipe = _redis().pipeline()
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count = pipe.execute()[0]
+        except redis.RedisError as exc:
+            # The limiter protects payers from us; a Redis outage must not stop syncs.
+            logger.warning("payer rate limiter unavailable: %s", type(exc).__name__)
+            return 0.0
+        return 0.0 if count <= self.limit else 60 - now % 60
+
+
+@cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+
+
 def payer_session(payer: Payer, **options: Any) -> PayerSession:
     """A session that may carry `payer`'s credentials only to the payer's own origins."""
+    if payer.rate_limit_per_minute and payer.pk and "limiter" not in options:
+        options["limiter"] = MinuteRateLimiter(
+            f"{payer.pk}:{payer.slug}", payer.rate_limit_per_minute
+        )
     return PayerSession(payer.own_origins, **options)

@@ -61,7 +61,10 @@ def fhir(
         response = outcome(401, "login", exc.description)
         response["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
         return response
-    profile, data = dataset_for(payer, token.patient_id)
+    try:
+        profile, data = dataset_for(payer, token.patient_id)
+    except LookupError:  # the profile no longer lists this token's patient
+        return outcome(401, "login", "the access token's patient is no longer known")
     fault = injected_fault(profile, token)
     if fault is not None:
         return fault
@@ -82,7 +85,9 @@ def fhir(
         if page.slug != slug or page.patient_id != token.patient_id:
             return outcome(403, "forbidden", "this page belongs to another session")
     else:
-        if rtype and rtype not in profile.resource_types:
+        if not rtype:
+            return outcome(400, "invalid", "name a resource type, e.g. GET [base]/Patient")
+        if rtype not in profile.resource_types:
             return outcome(404, "not-supported", f"resource type {rtype!r} is not supported")
         if rid and not everything:
             resource = data.find(rtype, rid)

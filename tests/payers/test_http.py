@@ -173,3 +173,29 @@ def test_parse_retry_after_forms():
     assert parse_retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now=now) == 0.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+@pytest.mark.django_db
+def test_our_rate_limit_per_payer_is_shared_and_enforced(misbehaving):
+    import uuid
+
+    misbehaving.script("/fhir/Patient", Reply(200, {"resourceType": "Bundle"}))
+    payer = Payer.objects.create(
+        slug=f"limited-{uuid.uuid4().hex[:8]}",
+        name="Limited",
+        fhir_base_url=f"{misbehaving.url}/fhir",
+        rate_limit_per_minute=2,
+    )
+    if time.time() % 60 > 55:  # keep all calls inside one clock minute
+        time.sleep(60 - time.time() % 60 + 0.1)
+    # two workers' sessions; max_retry_after=0: never sleep through our own limit here
+    first = payer_session(payer, max_retry_after=0)
+    second = payer_session(payer, max_retry_after=0)
+
+    assert first.get(f"{misbehaving.url}/fhir/Patient").status_code == 200
+    assert second.get(f"{misbehaving.url}/fhir/Patient").status_code == 200
+    with pytest.raises(PayerRateLimited) as caught:
+        first.get(f"{misbehaving.url}/fhir/Patient")
+
+    assert 1 <= caught.value.retry_after <= 60
+    assert len(misbehaving.hits("/fhir/Patient")) == 2

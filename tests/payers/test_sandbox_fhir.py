@@ -164,3 +164,32 @@ def test_sandbox_info_json_lists_payers_and_test_patients(sandbox_payers):
         "password": "payerbridge",
         "patient_id": "567834",
     } in bluebird["patients"]
+
+
+def test_fhir_errors_are_operation_outcomes(sandbox_payers, live_server):
+    payer, _body, session = _session("lakeshore-health", "lakeshore-walter", live_server)
+    base = payer.fhir_base_url
+
+    cases = {
+        f"{base}?_getpages=forged": (400, "invalid"),
+        base: (400, "invalid"),
+        f"{base}/Basic?patient=x": (404, "not-supported"),
+        f"{base}/Patient/nobody/$everything": (404, "not-found"),
+        f"{base.replace('lakeshore-health', 'no-such-payer')}/Patient": (404, "not-found"),
+    }
+    for url, (status, code) in cases.items():
+        response = session.get(url) if "no-such" not in url else requests.get(url, timeout=10)
+        assert response.status_code == status, url
+        assert response.headers["Content-Type"] == "application/fhir+json"
+        assert response.json()["issue"][0]["code"] == code, url
+
+
+def test_bad_bearer_tokens_are_401_with_www_authenticate(sandbox_payers):
+    payer = Payer.objects.get(slug="lakeshore-health")
+
+    for header in ("Bearer nope", "Basic abc", ""):
+        response = requests.get(
+            f"{payer.fhir_base_url}/Patient", headers={"Authorization": header}, timeout=10
+        )
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer error=")

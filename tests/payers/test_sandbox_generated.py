@@ -1,0 +1,82 @@
+"""Many sandbox payers with generated quirk profiles: a client that copes with all of them.
+
+This is what the ETL must do against real payers: find the patient id where the
+payer puts it, follow whatever next links it sends, and ride out 429s and 503s.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from payers.http import payer_session
+from payers.models import Payer
+from payers.sandbox import datasets
+from payers.sandbox.profiles import QuirkProfile, SandboxPatient, generated_profile
+from payers.sandbox.seed import register_sandbox_payer
+from tests.payers.smart import login, redirect_uri_for
+
+pytestmark = pytest.mark.django_db
+
+COUNT = 100
+
+
+@pytest.fixture
+def generated(sandbox_server, live_server, django_db_blocker) -> list[Payer]:
+    patients = [SandboxPatient("gen-one", "payerbridge", "carin-smile-1")]
+    with django_db_blocker.unblock():
+        return [
+            register_sandbox_payer(
+                f"generated-{seed}",
+                f"Generated {seed}",
+                generated_profile(seed, patients),
+                sandbox_server.url,
+                live_server.url,
+            )
+            for seed in range(COUNT)
+        ]
+
+
+def _patient_id(payer: Payer, body: dict, session) -> str:
+    if "patient" in body:
+        return body["patient"]
+    if payer.patient_id_source == "id_token":
+        keys = session.get_json(f"{payer.authorize_url.rsplit('/', 1)[0]}/jwks")
+        claims = jwt.decode(body["id_token"], KeySet.import_key_set(keys)).claims
+        return claims["fhirUser"].rsplit("/", 1)[-1]
+    bundle = session.get_json(f"{payer.fhir_base_url}/Patient")
+    return bundle["entry"][0]["resource"]["id"]
+
+
+def test_generated_profiles_are_reproducible_and_varied():
+    patients = [SandboxPatient("u", "p", "carin-smile-1")]
+    profiles = [generated_profile(seed, patients) for seed in range(COUNT)]
+
+    assert generated_profile(7, patients) == generated_profile(7, patients)
+    assert QuirkProfile.from_dict(profiles[3].to_dict()) == profiles[3]
+    assert {p.paging for p in profiles} == {"opaque", "offset"}
+    assert {p.reference_style for p in profiles} == {"relative", "absolute", "urn_uuid"}
+    assert {p.patient_id_source for p in profiles} == {"token", "id_token", "patient_search"}
+
+
+def test_a_careful_client_reads_every_generated_payer_the_same(generated, live_server):
+    expected = {r["id"] for r in datasets.load("carin-smile-1").by_type("ExplanationOfBenefit")}
+    for payer in generated[:: COUNT // 10]:  # ten of them end to end, the rest registered
+        body = login(payer, "gen-one", redirect_uri_for(live_server.url))
+        session = payer_session(payer)
+        session.headers["Authorization"] = f"Bearer {body['access_token']}"
+        patient = _patient_id(payer, body, session)
+
+        url: str | None = f"{payer.fhir_base_url}/ExplanationOfBenefit?patient={patient}"
+        seen: list[str] = []
+        while url:
+            bundle = session.get_json(url)
+            seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+            nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+            url = urljoin(url, nxt[0]) if nxt else None
+
+        assert patient == "1", payer.slug
+        assert sorted(seen) == sorted(expected), payer.slug
