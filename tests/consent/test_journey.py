@@ -247,7 +247,8 @@ def test_headless_chromium_clicks_through_the_journey(live_server, make_client, 
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        page = browser.new_page()
+        # JavaScript off: every patient page must work as plain HTML forms.
+        page = browser.new_context(java_script_enabled=False).new_page()
         page.goto(url.url)
         assert client.app.name in page.content()
         page.get_by_role("link", name="Find your health plan").click()
