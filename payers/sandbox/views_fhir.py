@@ -27,6 +27,7 @@ from payers.sandbox.faults import injected_fault
 from payers.sandbox.oauth import OAuthError, bearer_token, fhir_base
 from payers.sandbox.registry import dataset_for, payer_or_none
 from payers.sandbox.render import full_url, render
+from payers.sandbox.scopes import allows
 
 FHIR_JSON = "application/fhir+json"
 PATIENT_PARAMS = ("patient", "beneficiary", "subject")
@@ -89,6 +90,8 @@ def fhir(
             return outcome(400, "invalid", "name a resource type, e.g. GET [base]/Patient")
         if rtype not in profile.resource_types:
             return outcome(404, "not-supported", f"resource type {rtype!r} is not supported")
+        if not allows(token.scope, rtype, "r" if rid and not everything else "s"):
+            return outcome(403, "forbidden", f"the granted scopes do not cover {rtype}")
         if rid and not everything:
             resource = data.find(rtype, rid)
             if resource is None:
@@ -111,7 +114,11 @@ def fhir(
             offset=int(offset) if offset.isdigit() else 0,
             count=page_size(profile, request.GET.get("_count")),
         )
-    matches = _matches(data, profile.resource_types, page)
+    matches = [
+        r
+        for r in _matches(data, profile.resource_types, page)
+        if allows(token.scope, r["resourceType"], "s")
+    ]
     window = matches[page.offset : page.offset + page.count]
     bundle = searchset(
         entries(window),
