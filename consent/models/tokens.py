@@ -18,6 +18,7 @@ class AuthorizationCode(models.Model):
     scope = models.TextField(blank=True)
     code_challenge = models.CharField(max_length=128)
     code_challenge_method = models.CharField(max_length=10)
+    nonce = models.CharField(max_length=255, blank=True)  # OpenID Connect, echoed in id_token
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

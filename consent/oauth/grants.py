@@ -83,6 +83,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             scope=request.scope or "",
             code_challenge=data["code_challenge"],
             code_challenge_method=data["code_challenge_method"],
+            nonce=(data.get("nonce") or "")[:255],
             expires_at=timezone.now() + CODE_LIFETIME,
         )
 
@@ -108,6 +109,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         consent = authorization_code.consent
         if not claimed or not consent.is_usable:
             raise InvalidGrantError("The code was already used or its consent has ended.")
+        # The token generator only sees the consent; the nonce of this code rides along.
+        consent.oidc_nonce = authorization_code.nonce
         return consent
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:

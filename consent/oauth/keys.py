@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from functools import lru_cache
 
 from django.db import transaction
 from joserfc import jwt
@@ -26,7 +27,13 @@ def active_key() -> tuple[str, RSAKey]:
                     kid=secrets.token_urlsafe(12),
                     private_jwk=json.dumps(key.as_dict(private=True)),
                 )
-    return row.kid, RSAKey.import_key(json.loads(row.private_jwk))
+    return row.kid, _import(row.kid, row.private_jwk)
+
+
+@lru_cache(maxsize=8)
+def _import(kid: str, private_jwk: str) -> RSAKey:
+    # Parsing an RSA key costs milliseconds; keys never change under a kid.
+    return RSAKey.import_key(json.loads(private_jwk))
 
 
 def jwks() -> dict:
@@ -34,7 +41,7 @@ def jwks() -> dict:
     active_key()  # never publish an empty set: clients cache the JWKS
     keys = []
     for row in SigningKey.objects.all():
-        public = RSAKey.import_key(json.loads(row.private_jwk)).as_dict(private=False)
+        public = _import(row.kid, row.private_jwk).as_dict(private=False)
         keys.append({**public, "kid": row.kid, "use": "sig", "alg": "RS256"})
     return {"keys": keys}
 

@@ -138,17 +138,19 @@ class AuthorizationServer(_AuthorizationServer):
     def id_token(self, client: App, consent: Consent, now, lifetime: int) -> str:
         """OpenID Connect Core §2 id_token with SMART's `fhirUser` claim, RS256."""
         issued = int(now.timestamp())
-        return keys.sign(
-            {
-                "iss": settings.PUBLIC_BASE_URL,
-                "sub": consent.patient_id,
-                "aud": client.client_id,
-                "iat": issued,
-                "exp": issued + lifetime,
-                "auth_time": int((consent.granted_at or now).timestamp()),
-                "fhirUser": f"{grants.fhir_base_url()}/Patient/{consent.patient_id}",
-            }
-        )
+        claims = {
+            "iss": settings.PUBLIC_BASE_URL,
+            "sub": consent.patient_id,
+            "aud": client.client_id,
+            "iat": issued,
+            "exp": issued + lifetime,
+            "auth_time": int((consent.granted_at or now).timestamp()),
+            "fhirUser": f"{grants.fhir_base_url()}/Patient/{consent.patient_id}",
+        }
+        nonce = getattr(consent, "oidc_nonce", "")
+        if nonce:  # OpenID Connect Core §3.1.3.6: echo the authorization request's nonce
+            claims["nonce"] = nonce
+        return keys.sign(claims)
 
     def save_token(self, token: dict, request: OAuth2Request) -> IssuedToken:
         refresh = token.get("refresh_token")

@@ -64,6 +64,19 @@ def _entries(document: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]
     return [(None, document)]
 
 
+# CMS's BFD test fixtures blank volatile fields with this marker; a real server
+# sends a timestamp there, so the sandbox serves a fixed, valid one.
+_BLANKED = "IGNORED_FIELD"
+_FIXED_INSTANT = "2026-01-01T00:00:00.000+00:00"
+
+
+def _fill_blanked(resource: dict[str, Any]) -> None:
+    if resource.get("meta", {}).get("lastUpdated") == _BLANKED:
+        resource["meta"]["lastUpdated"] = _FIXED_INSTANT
+    if resource.get("created") == _BLANKED:
+        resource["created"] = _FIXED_INSTANT
+
+
 def _rewrite_references(node: Any, mapping: dict[str, str]) -> None:
     if isinstance(node, dict):
         ref = node.get("reference")
@@ -87,6 +100,7 @@ def load(key: str) -> Dataset:
             if resource.get("resourceType") == "Bundle":
                 continue
             resource = copy.deepcopy(resource)
+            _fill_blanked(resource)
             ref = f"{resource['resourceType']}/{resource['id']}"
             if full_url and full_url.startswith("urn:uuid:"):
                 urn_map[full_url] = ref

@@ -97,6 +97,7 @@ class QuirkProfile:
         return {
             "profile": self.name,
             "page_size": self.page_size,
+            "paging": self.paging,
             "everything": self.everything,
             "resource_types": list(self.resource_types),
             "reference_style": self.reference_style,
@@ -229,7 +230,9 @@ def generated_profile(seed: int, patients: list[SandboxPatient]) -> QuirkProfile
         access_token_seconds=rng.choice((60, 300, 3600)),
         refresh=rng.random() < 0.6,
         patient_in_token=not hides_patient,
-        patient_id_source=rng.choice(("id_token", "patient_search")) if hides_patient else "token",
+        patient_id_source=(
+            rng.choice(("id_token", "userinfo", "patient_search")) if hides_patient else "token"
+        ),
         reference_style=rng.choice(("relative", "absolute", "urn_uuid")),
         contained=rng.random() < 0.3,
         carin_bb_version=rng.choice(("2.0", "0.1.0")),

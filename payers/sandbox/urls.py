@@ -7,6 +7,8 @@ from payers.sandbox import views_fhir, views_oauth
 P = "sandbox/<slug:slug>"
 
 urlpatterns = [
+    path("", views_oauth.index),
+    path("sandbox/", views_oauth.index),
     path(f"{P}/fhir/.well-known/smart-configuration", views_oauth.smart_config),
     path(f"{P}/fhir/metadata", views_fhir.metadata),
     path(f"{P}/fhir", views_fhir.fhir),

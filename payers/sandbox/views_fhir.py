@@ -7,6 +7,7 @@ OperationOutcomes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,9 +25,12 @@ from payers.sandbox.bundles import (
 )
 from payers.sandbox.capability import capability_statement
 from payers.sandbox.faults import injected_fault
+from payers.sandbox.models import SandboxToken
 from payers.sandbox.oauth import OAuthError, bearer_token, fhir_base
+from payers.sandbox.profiles import QuirkProfile
 from payers.sandbox.registry import dataset_for, payer_or_none
 from payers.sandbox.render import full_url, render
+from payers.sandbox.scopes import allows
 
 FHIR_JSON = "application/fhir+json"
 PATIENT_PARAMS = ("patient", "beneficiary", "subject")
@@ -48,10 +52,21 @@ def metadata(request: HttpRequest, slug: str) -> HttpResponse:
     return fhir_response(capability_statement(payer))
 
 
-@require_GET
-def fhir(
-    request: HttpRequest, slug: str, rtype: str = "", rid: str = "", everything: bool = False
-) -> HttpResponse:
+@dataclass
+class Call:
+    """An authenticated FHIR call: whose token, which payer profile, which records."""
+
+    slug: str
+    token: SandboxToken
+    profile: QuirkProfile
+    data: datasets.Dataset
+    base: str
+
+    def render(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return render(resource, self.profile, self.base, self.data.find)
+
+
+def _authenticate(request: HttpRequest, slug: str) -> Call | HttpResponse:
     payer = payer_or_none(slug)
     if payer is None:
         return outcome(404, "not-found", f"no sandbox payer {slug!r}")
@@ -65,61 +80,82 @@ def fhir(
         profile, data = dataset_for(payer, token.patient_id)
     except LookupError:  # the profile no longer lists this token's patient
         return outcome(401, "login", "the access token's patient is no longer known")
-    fault = injected_fault(profile, token)
+    return Call(slug, token, profile, data, fhir_base(slug))
+
+
+@require_GET
+def fhir(
+    request: HttpRequest, slug: str, rtype: str = "", rid: str = "", everything: bool = False
+) -> HttpResponse:
+    call = _authenticate(request, slug)
+    if isinstance(call, HttpResponse):
+        return call
+    fault = injected_fault(call.profile, call.token)
     if fault is not None:
         return fault
-    base = fhir_base(slug)
-
-    def resolve(resource_type: str, resource_id: str) -> dict[str, Any] | None:
-        return data.find(resource_type, resource_id)
-
-    def entries(resources: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-        return [(full_url(r, profile, base), render(r, profile, base, resolve)) for r in resources]
-
-    params = {k: v for k, v in request.GET.items() if k not in ("_count", "startIndex")}
     if not rtype and "_getpages" in request.GET:
-        try:
-            page = PageRequest.from_token(request.GET["_getpages"])
-        except signing.BadSignature:
-            return outcome(400, "invalid", "unknown or expired _getpages token")
-        if page.slug != slug or page.patient_id != token.patient_id:
-            return outcome(403, "forbidden", "this page belongs to another session")
+        page = _continued_page(call, request.GET["_getpages"])
     else:
-        if not rtype:
-            return outcome(400, "invalid", "name a resource type, e.g. GET [base]/Patient")
-        if rtype not in profile.resource_types:
-            return outcome(404, "not-supported", f"resource type {rtype!r} is not supported")
-        if rid and not everything:
-            resource = data.find(rtype, rid)
-            if resource is None:
-                return outcome(404, "not-found", f"{rtype}/{rid} is not known")
-            return fhir_response(render(resource, profile, base, resolve))
-        if everything and (not profile.everything or rid != data.patient_id):
-            if not profile.everything:
-                return outcome(404, "not-supported", "Patient/$everything is not supported")
-            return outcome(404, "not-found", f"Patient/{rid} is not known")
-        requested = _requested_patient(request.GET)
-        if requested is not None and requested != data.patient_id:
-            return outcome(403, "forbidden", "you may only read your own records")
-        path = f"Patient/{rid}/$everything" if everything else rtype
-        offset = request.GET.get("startIndex", "0")
-        page = PageRequest(
-            slug=slug,
-            patient_id=token.patient_id,
-            path=path,
-            params=params,
-            offset=int(offset) if offset.isdigit() else 0,
-            count=page_size(profile, request.GET.get("_count")),
-        )
-    matches = _matches(data, profile.resource_types, page)
+        page = _first_page(call, request, rtype, rid, everything)
+    if isinstance(page, HttpResponse):
+        return page
+    matches = [
+        r
+        for r in _matches(call.data, call.profile.resource_types, page)
+        if allows(call.token.scope, r["resourceType"], "s")
+    ]
     window = matches[page.offset : page.offset + page.count]
     bundle = searchset(
-        entries(window),
+        [(full_url(r, call.profile, call.base), call.render(r)) for r in window],
         total=len(matches),
         self_url=request.build_absolute_uri(),
-        next_url=next_link(page, profile, base, len(matches)),
+        next_url=next_link(page, call.profile, call.base, len(matches)),
     )
     return fhir_response(bundle)
+
+
+def _continued_page(call: Call, token: str) -> PageRequest | HttpResponse:
+    try:
+        page = PageRequest.from_token(token)
+    except signing.BadSignature:
+        return outcome(400, "invalid", "unknown or expired _getpages token")
+    if page.slug != call.slug or page.patient_id != call.token.patient_id:
+        return outcome(403, "forbidden", "this page belongs to another session")
+    return page
+
+
+def _first_page(
+    call: Call, request: HttpRequest, rtype: str, rid: str, everything: bool
+) -> PageRequest | HttpResponse:
+    """Checks a read, search or $everything; answers a read; else the first page to serve."""
+    is_read = bool(rid) and not everything
+    if not rtype:
+        return outcome(400, "invalid", "name a resource type, e.g. GET [base]/Patient")
+    if rtype not in call.profile.resource_types:
+        return outcome(404, "not-supported", f"resource type {rtype!r} is not supported")
+    if not allows(call.token.scope, rtype, "r" if is_read else "s"):
+        return outcome(403, "forbidden", f"the granted scopes do not cover {rtype}")
+    if is_read:
+        resource = call.data.find(rtype, rid)
+        if resource is None:
+            return outcome(404, "not-found", f"{rtype}/{rid} is not known")
+        return fhir_response(call.render(resource))
+    if everything and not call.profile.everything:
+        return outcome(404, "not-supported", "Patient/$everything is not supported")
+    if everything and rid != call.data.patient_id:
+        return outcome(404, "not-found", f"Patient/{rid} is not known")
+    requested = _requested_patient(request.GET)
+    if requested is not None and requested != call.data.patient_id:
+        return outcome(403, "forbidden", "you may only read your own records")
+    offset = request.GET.get("startIndex", "0")
+    return PageRequest(
+        slug=call.slug,
+        patient_id=call.token.patient_id,
+        path=f"Patient/{rid}/$everything" if everything else rtype,
+        params={k: v for k, v in request.GET.items() if k not in ("_count", "startIndex")},
+        offset=int(offset) if offset.isdigit() else 0,
+        count=page_size(call.profile, request.GET.get("_count")),
+    )
 
 
 def _requested_patient(query) -> str | None:

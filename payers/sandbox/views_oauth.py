@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from payers.sandbox import keys, oauth
 from payers.sandbox.capability import smart_configuration
 from payers.sandbox.registry import payer_or_none, sign_in
+from payers.sandbox.seed import sandbox_info
 
 TXN_MAX_AGE_S = 600
 SCOPE_TEXT = {
@@ -54,6 +55,12 @@ def _load(value: str, salt: str) -> dict | None:
         return signing.loads(value, salt=salt, max_age=TXN_MAX_AGE_S)
     except signing.BadSignature:
         return None
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """Human-readable list of the sandbox payers and their test patients."""
+    return render(request, "sandbox/index.html", {"payers": sandbox_info()})
 
 
 @require_GET

@@ -116,9 +116,11 @@ def issue_code(db_payer) -> Callable[..., IssuedCode]:
     full journey through a sandbox payer is tested in test_journey.py.
     """
 
-    def issue(client: Client, scope: str | None = None, patient: str = "pat-1") -> IssuedCode:
+    def issue(
+        client: Client, scope: str | None = None, patient: str = "pat-1", **extra: str
+    ) -> IssuedCode:
         verifier, challenge = pkce_pair()
-        params = authorize_params(client, challenge)
+        params = authorize_params(client, challenge, **extra)
         if scope:
             params["scope"] = scope
         payer = db_payer()

@@ -102,3 +102,13 @@ def test_seed_demo_makes_a_public_demo_app_idempotently():
     call_command("seed_demo", stdout=StringIO())
     app = App.objects.get(client_id="payerbridge-demo")
     assert app.is_public and app.mode == "test"
+
+
+def test_system_check_refuses_plain_http_public_base_url(settings):
+    from consent.checks import public_base_url_is_secure
+
+    settings.PUBLIC_BASE_URL = "http://payerbridge.example"
+    [error] = public_base_url_is_secure(None)
+    assert error.id == "consent.E001"
+    settings.PUBLIC_BASE_URL = "https://payerbridge.example"
+    assert public_base_url_is_secure(None) == []

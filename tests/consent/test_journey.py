@@ -130,6 +130,13 @@ def test_fhirclient_standalone_launch_end_to_end(live_server, make_client, sandb
     )
     assert revoked.status_code == 200
     assert introspect() == {"active": False}
+    # Refused by the bearer check every API shares (401, not 403: the token is dead).
+    api = requests.get(
+        f"{live_server.url}/api/consents",
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=10,
+    )
+    assert api.status_code == 401
     refused = requests.post(
         f"{live_server.url}/oauth/token",
         data={"grant_type": "refresh_token", "refresh_token": smart.server.auth.refresh_token},
@@ -240,7 +247,8 @@ def test_headless_chromium_clicks_through_the_journey(live_server, make_client, 
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        page = browser.new_page()
+        # JavaScript off: every patient page must work as plain HTML forms.
+        page = browser.new_context(java_script_enabled=False).new_page()
         page.goto(url.url)
         assert client.app.name in page.content()
         page.get_by_role("link", name="Find your health plan").click()

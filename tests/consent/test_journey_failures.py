@@ -164,3 +164,11 @@ def test_picker_offers_only_the_payers_the_apps_mode_may_reach(
     assert page.status_code == 200
     assert (f'value="{sandbox.slug}"' in page.text) is shown
     assert (f'value="{real.slug}"' in page.text) is hidden
+
+
+def test_payer_error_fails_the_consent_with_a_way_back(live_server, make_client, unreachable_payer):
+    started, state = _at_payer(live_server, make_client, unreachable_payer)
+    response = callback(live_server, started, error="server_error", state=state)
+    assert response.status_code == 400
+    assert "reported a problem" in response.text and "Return to " in response.text
+    assert Consent.objects.get().status == Consent.Status.FAILED

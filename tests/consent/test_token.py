@@ -255,3 +255,28 @@ def test_public_clients_cannot_use_client_credentials(live_server, make_client):
     response = token_request(live_server, client, {"grant_type": "client_credentials"})
     assert response.status_code in (400, 401)
     assert response.json()["error"] in ("invalid_client", "unauthorized_client")
+
+
+def test_id_token_echoes_the_nonce(live_server, make_client, issue_code):
+    client = make_client()
+    issued = issue_code(client, nonce="n-0S6_WzA2Mj")
+    body = exchange(live_server, client, issued).json()
+    assert keys.verify(body["id_token"])["nonce"] == "n-0S6_WzA2Mj"
+    refreshed = refresh(live_server, client, body["refresh_token"]).json()
+    assert "nonce" not in keys.verify(refreshed["id_token"])
+
+
+def test_consent_policy_sets_how_long_the_consent_lasts(make_client, issue_code):
+    from datetime import timedelta
+
+    one_time = issue_code(make_client()).consent
+    assert one_time.expires_at - one_time.granted_at == timedelta(hours=24)
+    continuous = issue_code(make_client(consent_policy="continuous")).consent
+    assert continuous.expires_at - continuous.granted_at == timedelta(days=365)
+    payer = continuous.payer
+    payer.max_authorization_days = 90
+    payer.save()
+    from consent.lifecycle import consent_end_for
+
+    now = continuous.granted_at
+    assert consent_end_for(continuous.app, payer, now) - now == timedelta(days=90)

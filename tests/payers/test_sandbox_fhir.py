@@ -193,3 +193,35 @@ def test_bad_bearer_tokens_are_401_with_www_authenticate(sandbox_payers):
         )
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith("Bearer error=")
+
+
+def test_granted_scopes_limit_what_a_token_reads(sandbox_payers, live_server):
+    payer = Payer.objects.get(slug="lakeshore-health")
+    body = login(
+        payer,
+        "lakeshore-walter",
+        redirect_uri_for(live_server.url),
+        scope="launch/patient patient/Patient.rs patient/Coverage.read",
+    )
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    base = payer.fhir_base_url
+
+    assert requests.get(f"{base}/Patient/{body['patient']}", headers=headers).status_code == 200
+    denied = requests.get(f"{base}/ExplanationOfBenefit", headers=headers, timeout=10)
+    assert denied.status_code == 403
+    assert denied.json()["issue"][0]["code"] == "forbidden"
+    everything = requests.get(f"{base}/Patient/{body['patient']}/$everything", headers=headers)
+    kinds = {e["resource"]["resourceType"] for e in everything.json()["entry"]}
+    assert kinds <= {"Patient", "Coverage"}
+
+
+def test_scope_grammar():
+    from payers.sandbox.scopes import allows
+
+    assert allows("patient/*.read", "Observation", "s")
+    assert allows("patient/Observation.rs", "Observation", "r")
+    assert allows("patient/Observation.rs?category=laboratory", "Observation", "s")
+    assert not allows("patient/Observation.s", "Observation", "r")
+    assert not allows("patient/Observation.rs", "Condition", "s")
+    assert not allows("patient/Observation.write", "Observation", "r")
+    assert not allows("launch/patient openid", "Patient", "r")

@@ -47,6 +47,9 @@ def _patient_id(payer: Payer, body: dict, session) -> str:
         keys = session.get_json(f"{payer.authorize_url.rsplit('/', 1)[0]}/jwks")
         claims = jwt.decode(body["id_token"], KeySet.import_key_set(keys)).claims
         return claims["fhirUser"].rsplit("/", 1)[-1]
+    if payer.patient_id_source == "userinfo":
+        info = session.get_json(f"{payer.authorize_url.rsplit('/', 1)[0]}/userinfo")
+        return info["fhirUser"].rsplit("/", 1)[-1]
     bundle = session.get_json(f"{payer.fhir_base_url}/Patient")
     return bundle["entry"][0]["resource"]["id"]
 
@@ -59,12 +62,20 @@ def test_generated_profiles_are_reproducible_and_varied():
     assert QuirkProfile.from_dict(profiles[3].to_dict()) == profiles[3]
     assert {p.paging for p in profiles} == {"opaque", "offset"}
     assert {p.reference_style for p in profiles} == {"relative", "absolute", "urn_uuid"}
-    assert {p.patient_id_source for p in profiles} == {"token", "id_token", "patient_search"}
+    assert {p.patient_id_source for p in profiles} == {
+        "token",
+        "id_token",
+        "userinfo",
+        "patient_search",
+    }
 
 
 def test_a_careful_client_reads_every_generated_payer_the_same(generated, live_server):
     expected = {r["id"] for r in datasets.load("carin-smile-1").by_type("ExplanationOfBenefit")}
-    for payer in generated[:: COUNT // 10]:  # ten of them end to end, the rest registered
+    # End to end: one payer per (patient id location, paging style); all are registered.
+    sample = {(p.patient_id_source, p.quirks["paging"]): p for p in reversed(generated)}
+    assert len(sample) == 8
+    for payer in sample.values():
         body = login(payer, "gen-one", redirect_uri_for(live_server.url))
         session = payer_session(payer)
         session.headers["Authorization"] = f"Bearer {body['access_token']}"

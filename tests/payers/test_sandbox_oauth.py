@@ -288,3 +288,10 @@ def test_revocation_ends_access(lakeshore, redirect_uri):
         timeout=10,
     )
     assert read.status_code == 401
+
+
+def test_index_page_lists_test_patients(sandbox_payers, sandbox_server):
+    page = requests.get(f"{sandbox_server.url}/sandbox/", timeout=10)
+
+    assert page.status_code == 200
+    assert "lakeshore-walter" in page.text and "Lakeshore Health Plan" in page.text
