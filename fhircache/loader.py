@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 from fhircache import repository
 from fhircache.normalize.parse import ParseError, parse
-from fhircache.normalize.pipeline import normalize_page
+from fhircache.normalize.pipeline import normalize_page, quarantine_unparseable
 from fhircache.normalize.provenance import SourceInfo
-from fhircache.normalize.validation import operation_outcome
 from fhircache.normalize.validation_fast import check as structural_check
 from fhircache.writer import PageWriter
 
@@ -44,40 +43,39 @@ class LoadResult:
         return self.created + self.updated + self.unchanged
 
 
-def _pages(items: Iterable[dict | bytes | str]) -> Iterator[list[tuple[str | None, dict]]]:
-    pending: list[tuple[str | None, dict]] = []
+Entries = list[tuple[str | None, dict]]
+
+
+def _pages(items: Iterable[dict | bytes | str]) -> Iterator[tuple[Entries, list]]:
+    """(entries, quarantined unparseable items) per page: a Bundle, or a batch of
+    loose resources."""
+    pending: Entries = []
+    broken: list = []
     for item in items:
         try:
             value = parse(item)
         except ParseError as exc:
-            value = {"__unparseable__": str(exc)}
+            broken.append(quarantine_unparseable(item, str(exc)))
+            continue
         if value.get("resourceType") == "Bundle":
-            if pending:
-                yield pending
-                pending = []
-            entries = []
+            if pending or broken:
+                yield pending, broken
+                pending, broken = [], []
+            entries: Entries = []
             for entry in value.get("entry") or []:
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                     full_url = entry.get("fullUrl")
                     entries.append(
                         (full_url if isinstance(full_url, str) else None, entry["resource"])
                     )
-            yield entries
+            yield entries, []
         else:
             pending.append((None, value))
             if len(pending) >= BATCH_SIZE:
-                yield pending
-                pending = []
-    if pending:
-        yield pending
-
-
-def _check(resource: dict) -> dict | None:
-    if "__unparseable__" in resource:
-        return operation_outcome(
-            [{"severity": "error", "code": "structure", "diagnostics": resource["__unparseable__"]}]
-        )
-    return structural_check(resource)
+                yield pending, broken
+                pending, broken = [], []
+    if pending or broken:
+        yield pending, broken
 
 
 @contextmanager
@@ -117,12 +115,13 @@ def load_resources(
     with PageWriter(consent) as writer:
         while True:
             with _collector_paused():
-                entries = next(pages, None)
+                entries, broken = next(pages, (None, None))
                 if entries is None:
                     break
-                page = normalize_page(entries, source, check=_check)
+                page = normalize_page(entries, source, check=structural_check)
+                page.quarantined.extend(broken)
             writer.submit(page)
-            result.received += len(entries)
+            result.received += len(entries) + len(broken)
             result.quarantined += len(page.quarantined)
             result.unresolved.extend(page.unresolved)
             seen.update((r.resource_type, r.resource_id) for r in page.resources)

@@ -135,6 +135,7 @@ def test_invalid_resources_are_quarantined_and_never_abort_the_page(consent):
     assert (result.created, result.quarantined) == (1, 2)
     rows = QuarantinedResource.objects.filter(consent=consent).order_by("source_id")
     assert [r.source_id for r in rows] == ["", "bad"]
+    assert rows[0].content == "{broken"  # kept exactly as received
     outcome = rows[1].outcome
     assert outcome["resourceType"] == "OperationOutcome"
     assert any("code" in i.get("expression", [""])[0] for i in outcome["issue"])
