@@ -90,6 +90,22 @@ def test_keyset_paging_returns_every_row_once_in_a_stable_order(walter):
         assert len(seen) == len(set(seen)) == repository.count(walter, "Observation")
 
 
+def test_last_updated_criteria_and_descending_paging(walter):
+    total = repository.count(walter, "Observation")
+    past = ("1990-01-01T00:00:00.000000Z", "1990-01-01T23:59:59.999999Z")
+    assert repository.count(walter, "Observation", [c.LastUpdated("ge", *past)]) == total
+    assert repository.count(walter, "Observation", [c.LastUpdated("lt", *past)]) == 0
+    seen, after = [], None
+    while True:
+        page = repository.search(
+            walter, "Observation", sort="_lastUpdated", descending=True, after=after, limit=9
+        )
+        seen.extend((r.last_updated, r.resource_id) for r in page.rows)
+        if (after := page.next_after) is None:
+            break
+    assert len(seen) == total and seen == sorted(seen, reverse=True)
+
+
 def test_every_query_is_scoped_to_its_consent(walter, make_consent):
     other = make_consent()
     assert repository.counts(other) == {}
