@@ -192,3 +192,33 @@ def test_quarantine_is_visible_in_the_admin(consent, client):
     row = QuarantinedResource.objects.get(consent=consent)
     detail = client.get(f"/admin/fhircache/quarantinedresource/{row.pk}/change/")
     assert detail.status_code == 200 and b"OperationOutcome" in detail.content
+
+
+def test_unresolvable_and_dangling_references_are_reported(consent):
+    page = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "o1",
+                    "status": "final",
+                    "code": {"text": "x"},
+                    "subject": {"reference": "https://elsewhere.example/fhir/Patient/1"},
+                    "performer": [{"reference": "Practitioner/never-sent"}],
+                }
+            },
+        ],
+    }
+    result = load_resources(consent, [orjson.dumps(page)], source=source_for(), full_sync=True)
+    assert result.unresolved == [("Observation/o1", "https://elsewhere.example/fhir/Patient/1")]
+    assert result.dangling == [("Observation/o1", "Practitioner/never-sent")]
+
+
+def test_deleting_a_consent_row_cascades_to_its_cache(walter):
+    load_resources(walter, [b"{broken"], source=source_for())
+    consent_id = walter.pk
+    walter.delete()
+    assert repository.counts(consent_id) == {}
+    assert repository.quarantine_count(consent_id) == 0
