@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from fhircache.searchparams import SEARCH_PARAMS
 
@@ -60,6 +61,7 @@ def _end(year: int, month: int, day: int) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}T23:59:59.999999Z"
 
 
+@lru_cache(maxsize=8192)  # payer data repeats the same dates many times over
 def date_range(value: str) -> tuple[str, str] | None:
     """The UTC interval a FHIR date, dateTime or instant stands for."""
     partial = _PARTIAL_DATE.match(value)

@@ -8,15 +8,17 @@ moves only when its content hash changes.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fhircache import repository
 from fhircache.normalize.parse import ParseError, parse
-from fhircache.normalize.pipeline import normalize_page
+from fhircache.normalize.pipeline import normalize_page, quarantine_unparseable
 from fhircache.normalize.provenance import SourceInfo
-from fhircache.normalize.validation import operation_outcome
 from fhircache.normalize.validation_fast import check as structural_check
+from fhircache.writer import PageWriter
 
 __all__ = ["LoadResult", "SourceInfo", "delete_consent_data", "load_resources"]
 
@@ -41,40 +43,57 @@ class LoadResult:
         return self.created + self.updated + self.unchanged
 
 
-def _pages(items: Iterable[dict | bytes | str]) -> Iterator[list[tuple[str | None, dict]]]:
-    pending: list[tuple[str | None, dict]] = []
+Entries = list[tuple[str | None, dict]]
+
+
+def _pages(items: Iterable[dict | bytes | str]) -> Iterator[tuple[Entries, list]]:
+    """(entries, quarantined unparseable items) per page: a Bundle, or a batch of
+    loose resources."""
+    pending: Entries = []
+    broken: list = []
     for item in items:
         try:
             value = parse(item)
         except ParseError as exc:
-            value = {"__unparseable__": str(exc)}
+            broken.append(quarantine_unparseable(item, str(exc)))
+            continue
         if value.get("resourceType") == "Bundle":
-            if pending:
-                yield pending
-                pending = []
-            entries = []
+            if pending or broken:
+                yield pending, broken
+                pending, broken = [], []
+            entries: Entries = []
             for entry in value.get("entry") or []:
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                     full_url = entry.get("fullUrl")
                     entries.append(
                         (full_url if isinstance(full_url, str) else None, entry["resource"])
                     )
-            yield entries
+            yield entries, []
         else:
             pending.append((None, value))
             if len(pending) >= BATCH_SIZE:
-                yield pending
-                pending = []
-    if pending:
-        yield pending
+                yield pending, broken
+                pending, broken = [], []
+    if pending or broken:
+        yield pending, broken
 
 
-def _check(resource: dict) -> dict | None:
-    if "__unparseable__" in resource:
-        return operation_outcome(
-            [{"severity": "error", "code": "structure", "diagnostics": resource["__unparseable__"]}]
-        )
-    return structural_check(resource)
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a page is parsed and normalized.
+
+    Parsing a page allocates hundreds of thousands of dicts and lists; each
+    allocation burst triggers collections that scan every live container, which
+    cost as much as the parse itself (measured in bench/load.py). Parsed JSON has
+    no reference cycles, so reference counting frees it all the same.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_resources(
@@ -92,16 +111,23 @@ def load_resources(
     """
     result = LoadResult()
     seen: set[tuple[str, str]] = set()
-    for entries in _pages(resources):
-        result.received += len(entries)
-        page = normalize_page(entries, source, check=_check)
-        stats = repository.save_page(consent, page.resources, page.quarantined)
-        result.created += stats.created
-        result.updated += stats.updated
-        result.unchanged += stats.unchanged
-        result.quarantined += len(page.quarantined)
-        result.unresolved.extend(page.unresolved)
-        seen.update((r.resource_type, r.resource_id) for r in page.resources)
+    pages = _pages(resources)
+    with PageWriter(consent) as writer:
+        while True:
+            with _collector_paused():
+                entries, broken = next(pages, (None, None))
+                if entries is None:
+                    break
+                page = normalize_page(entries, source, check=structural_check)
+                page.quarantined.extend(broken)
+            writer.submit(page)
+            result.received += len(entries) + len(broken)
+            result.quarantined += len(page.quarantined)
+            result.unresolved.extend(page.unresolved)
+            seen.update((r.resource_type, r.resource_id) for r in page.resources)
+    result.created = writer.totals.created
+    result.updated = writer.totals.updated
+    result.unchanged = writer.totals.unchanged
     if full_sync:
         result.deleted = repository.delete_absent(consent, seen)
         result.dangling = repository.dangling_references(consent)

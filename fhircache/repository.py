@@ -204,9 +204,15 @@ def read_many(consent, keys: Iterable[str]) -> list[StoredResource]:
 # --- search -----------------------------------------------------------------
 
 
-def _date_condition(op: str, lo: str, hi: str, low: str, high: str, params: list) -> str:
-    """FHIR R4 §3.1.1.4.6 prefixes: indexed range [lo, hi] against value [low, high]."""
-    cast = "::timestamptz" if lo.startswith("r.") else ""
+def _date_condition(
+    op: str, lo: str, hi: str, low: str, high: str, params: list, *, instant_column: bool
+) -> str:
+    """FHIR R4 §3.1.1.4.6 prefixes: indexed range [lo, hi] against value [low, high].
+
+    Index ranges are fixed-width UTC text; `last_updated` is a timestamptz column,
+    against which the value's text is cast.
+    """
+    cast = "::timestamptz" if instant_column else ""
     v_low, v_high = f"%s{cast}", f"%s{cast}"
     templates = {
         "eq": (f"{lo} >= {v_low} AND {hi} <= {v_high}", (low, high)),
@@ -236,10 +242,13 @@ def _where(criterion: c.Criterion, params: list) -> str:
             criterion.low,
             criterion.high,
             params,
+            instant_column=True,
         )
     if isinstance(criterion, c.Date):
         params.append(criterion.param)
-        cond = _date_condition(criterion.op, "lo", "hi", criterion.low, criterion.high, params)
+        cond = _date_condition(
+            criterion.op, "lo", "hi", criterion.low, criterion.high, params, instant_column=False
+        )
         return (
             "EXISTS (SELECT 1 FROM (SELECT split_part(d, E'\\t', 2) AS lo,"
             " split_part(d, E'\\t', 3) AS hi FROM unnest(r.dates) d"

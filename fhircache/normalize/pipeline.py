@@ -18,7 +18,7 @@ from fhircache.normalize.display import fill_displays
 from fhircache.normalize.ids import cache_id, content_id
 from fhircache.normalize.provenance import SourceInfo, tag_source
 from fhircache.normalize.references import ReferenceResolver, rewrite_references
-from fhircache.normalize.validation import validate
+from fhircache.normalize.validation import operation_outcome, validate
 
 # Stands in for the fetch time while the content is hashed, so fetching
 # unchanged data again yields the same hash (and no new version). A NUL can
@@ -73,6 +73,20 @@ def quarantine_item(resource: dict, outcome: dict) -> QuarantinedItem:
         reason=reason[:1000],
         outcome=outcome,
         content=raw.decode(),
+    )
+
+
+def quarantine_unparseable(data: bytes | str | dict, message: str) -> QuarantinedItem:
+    """The quarantine record of input that is not a JSON object at all."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    issue = {"severity": "error", "code": "structure", "diagnostics": message}
+    return QuarantinedItem(
+        resource_type="",
+        source_id="",
+        digest=hashlib.sha256(raw).hexdigest(),
+        reason=message[:1000],
+        outcome=operation_outcome([issue]),
+        content=raw.decode("utf-8", errors="replace"),
     )
 
 

@@ -105,3 +105,58 @@ def test_mutations_fast_acceptance_implies_fhir_resources_acceptance(seed):
         if fhir_rejects:
             assert not fastcheck.accepts(mutated), mutated
     assert rejected_by_fhir > 300  # the mutations do exercise the validator
+
+
+EDGE_VALUES = [
+    *BAD_VALUES,
+    "2020-02-29",
+    "2021-02-29",
+    "2020-04-31",
+    "2020-01-01T24:00:00Z",
+    "2020-01-01T23:59:60Z",
+    "2020-01-01T10:00:00.1234567+14:00",
+    "2020-01-01T10:00:00+15:00",
+    "10:00:00",
+    "24:00:00",
+    "10:00",
+    "YWJj",
+    "YWJjZA==",
+    "abc",
+    "urn:oid:1.2.3",
+    "urn:oid:3.1",
+    "http://a b",
+    "https://example.org:8080/x?y=1",
+    "ftp://x",
+    2**31,
+    -(2**31) - 1,
+    1e300,
+    -0.0,
+    0.1,
+    "0.1",
+    "-",
+    "a\tb",
+    "a  b",
+    " a",
+    "x" * 65,
+    "0001",
+    "0000-01",
+]
+
+
+def test_every_datatype_through_extension_value_x():
+    """Extension.value[x] carries every FHIR datatype: try each with edge values."""
+    from fhir.resources.R4B.extension import Extension
+
+    choices = [name for name in Extension.model_fields if name.startswith("value")]
+    checked = 0
+    for choice in choices:
+        for value in EDGE_VALUES:
+            resource = {
+                "resourceType": "Basic",
+                "code": {"text": "x"},
+                "extension": [{"url": "http://example.org/x", choice: value}],
+            }
+            if validate(resource) is not None:
+                assert not fastcheck.accepts(resource), (choice, value)
+            checked += 1
+    assert checked > 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from django.db import connection
 
@@ -81,3 +82,26 @@ def test_dangling_references_are_only_those_the_payer_never_resolved(dataset, co
         assert "/" not in reference or not reference.startswith(
             tuple(t.split("/")[0] for t in sent)
         )
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_everything_stored_is_still_valid_fhir(dataset, consent):
+    """Normalization (ids, references, codings, displays, source tag) keeps it valid."""
+    from fhircache.normalize.validation import validate
+
+    files = data_files(dataset)
+    load_resources(consent, (p.read_bytes() for p in files), source=source_for())
+    after, checked = None, 0
+    while True:
+        page = repository.search(consent, None, after=after, limit=500)
+        for row in page.rows:
+            resource = orjson.loads(row.content)
+            assert validate(resource) is None, row.key
+            assert (resource["resourceType"], resource["id"]) == (
+                row.resource_type,
+                row.resource_id,
+            )
+            checked += 1
+        if (after := page.next_after) is None:
+            break
+    assert checked == sum(repository.counts(consent).values())

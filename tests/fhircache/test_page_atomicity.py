@@ -6,7 +6,7 @@ import threading
 
 import orjson
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from fhircache import repository
 from fhircache.loader import load_resources
@@ -57,3 +57,12 @@ def test_a_reader_never_sees_half_a_page(make_consent):
     assert result.created == 4 * PAGE
     assert seen and all(n % PAGE == 0 for n in seen), sorted(set(seen))
     repository.delete_consent_data(consent)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_page_write_reaches_the_caller(make_consent):
+    consent = make_consent()
+    consent_id = consent.pk
+    consent.delete()  # the foreign key now fails on the writer's connection
+    with pytest.raises(IntegrityError):
+        load_resources(consent_id, _pages(3), source=source_for())

@@ -90,6 +90,22 @@ def test_keyset_paging_returns_every_row_once_in_a_stable_order(walter):
         assert len(seen) == len(set(seen)) == repository.count(walter, "Observation")
 
 
+def test_last_updated_criteria_and_descending_paging(walter):
+    total = repository.count(walter, "Observation")
+    past = ("1990-01-01T00:00:00.000000Z", "1990-01-01T23:59:59.999999Z")
+    assert repository.count(walter, "Observation", [c.LastUpdated("ge", *past)]) == total
+    assert repository.count(walter, "Observation", [c.LastUpdated("lt", *past)]) == 0
+    seen, after = [], None
+    while True:
+        page = repository.search(
+            walter, "Observation", sort="_lastUpdated", descending=True, after=after, limit=9
+        )
+        seen.extend((r.last_updated, r.resource_id) for r in page.rows)
+        if (after := page.next_after) is None:
+            break
+    assert len(seen) == total and seen == sorted(seen, reverse=True)
+
+
 def test_every_query_is_scoped_to_its_consent(walter, make_consent):
     other = make_consent()
     assert repository.counts(other) == {}
@@ -135,6 +151,7 @@ def test_invalid_resources_are_quarantined_and_never_abort_the_page(consent):
     assert (result.created, result.quarantined) == (1, 2)
     rows = QuarantinedResource.objects.filter(consent=consent).order_by("source_id")
     assert [r.source_id for r in rows] == ["", "bad"]
+    assert rows[0].content == "{broken"  # kept exactly as received
     outcome = rows[1].outcome
     assert outcome["resourceType"] == "OperationOutcome"
     assert any("code" in i.get("expression", [""])[0] for i in outcome["issue"])
@@ -175,3 +192,33 @@ def test_quarantine_is_visible_in_the_admin(consent, client):
     row = QuarantinedResource.objects.get(consent=consent)
     detail = client.get(f"/admin/fhircache/quarantinedresource/{row.pk}/change/")
     assert detail.status_code == 200 and b"OperationOutcome" in detail.content
+
+
+def test_unresolvable_and_dangling_references_are_reported(consent):
+    page = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "o1",
+                    "status": "final",
+                    "code": {"text": "x"},
+                    "subject": {"reference": "https://elsewhere.example/fhir/Patient/1"},
+                    "performer": [{"reference": "Practitioner/never-sent"}],
+                }
+            },
+        ],
+    }
+    result = load_resources(consent, [orjson.dumps(page)], source=source_for(), full_sync=True)
+    assert result.unresolved == [("Observation/o1", "https://elsewhere.example/fhir/Patient/1")]
+    assert result.dangling == [("Observation/o1", "Practitioner/never-sent")]
+
+
+def test_deleting_a_consent_row_cascades_to_its_cache(walter):
+    load_resources(walter, [b"{broken"], source=source_for())
+    consent_id = walter.pk
+    walter.delete()
+    assert repository.counts(consent_id) == {}
+    assert repository.quarantine_count(consent_id) == 0
