@@ -16,6 +16,7 @@ from django.db import transaction
 from payers.models import Payer
 from payers.sandbox import datasets
 from payers.sandbox.models import SandboxClient, SandboxPayer, token_hash
+from payers.sandbox.oauth import REFRESH_LIFETIME
 from payers.sandbox.profiles import NAMED, QuirkProfile
 
 GATEWAY_CLIENT_ID = "payerbridge-gateway"
@@ -84,6 +85,8 @@ def register_sandbox_payer(
     payer.client_secret = secret
     payer.supports_pkce = True
     payer.supports_refresh = profile.refresh
+    # Refresh tokens live 90 days (oauth.REFRESH_LIFETIME); without them, one token's life.
+    payer.max_authorization_days = REFRESH_LIFETIME.days if profile.refresh else None
     payer.patient_id_source = profile.patient_id_source
     payer.quirks = profile.gateway_quirks()
     payer.status = Payer.Status.ACTIVE
