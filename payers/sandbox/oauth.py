@@ -53,12 +53,12 @@ class UntrustedRedirect(OAuthError):
     """Unknown client or unregistered redirect URI: shown, never redirected to (§4.1.2.1)."""
 
 
-def fhir_base(slug: str) -> str:
-    return f"{settings.SANDBOX_BASE_URL}/sandbox/{slug}/fhir"
+def fhir_base(slug: str, sandbox_base_url: str | None = None) -> str:
+    return f"{(sandbox_base_url or settings.SANDBOX_BASE_URL).rstrip('/')}/sandbox/{slug}/fhir"
 
 
-def oauth_base(slug: str) -> str:
-    return f"{settings.SANDBOX_BASE_URL}/sandbox/{slug}/oauth"
+def oauth_base(slug: str, sandbox_base_url: str | None = None) -> str:
+    return f"{(sandbox_base_url or settings.SANDBOX_BASE_URL).rstrip('/')}/sandbox/{slug}/oauth"
 
 
 def s256(verifier: str) -> str:
