@@ -10,9 +10,12 @@ Failing payers are retried with exponential backoff (`discovery_due`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from django.db import connections
 from django.db.models import F
 from django.utils import timezone
 
@@ -75,7 +78,8 @@ def fetch_discovery(payer: Payer) -> dict[str, Any]:
     base = payer.fhir_base_url.rstrip("/")
     if not base:
         raise DiscoveryError("no FHIR base URL")
-    session = payer_session(payer, timeout=(5, 15), max_retries=1)
+    # Short timeouts, no inline retries: a failing payer is retried later with backoff.
+    session = payer_session(payer, timeout=(3, 10), max_retries=0)
     try:
         return _smart_configuration(session, base)
     except (PayerHTTPError, DiscoveryError) as first:
@@ -140,3 +144,19 @@ def discovery_due(now=None) -> list[int]:
         if last is None or last + retry_delay(failures) <= now:
             due.append(pk)
     return due
+
+
+def discover_many(payers: Iterable[Payer], threads: int = 16) -> list[tuple[Payer, bool]]:
+    """Discover several payers concurrently (network-bound); results in input order."""
+
+    def run(payer: Payer) -> bool:
+        try:
+            return discover(payer)
+        finally:
+            connections.close_all()  # each thread has its own database connection
+
+    payers = list(payers)
+    if len(payers) <= 1 or threads <= 1:
+        return [(payer, discover(payer)) for payer in payers]
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(payers)))) as pool:
+        return list(zip(payers, pool.map(run, payers), strict=True))

@@ -79,10 +79,10 @@ def capability_statement(payer: SandboxPayer) -> dict[str, Any]:
     }
 
 
-def smart_configuration(payer: SandboxPayer) -> dict[str, Any]:
+def smart_configuration(payer: SandboxPayer, sandbox_base_url: str | None = None) -> dict[str, Any]:
     """SMART App Launch 2 §2.1 `.well-known/smart-configuration`."""
     profile = profile_of(payer)
-    oauth = oauth_base(payer.slug)
+    oauth = oauth_base(payer.slug, sandbox_base_url)
     capabilities = [
         "launch-standalone",
         "client-public",
@@ -98,7 +98,7 @@ def smart_configuration(payer: SandboxPayer) -> dict[str, Any]:
         capabilities.append("permission-offline")
         grant_types.append("refresh_token")
     return {
-        "issuer": fhir_base(payer.slug),
+        "issuer": fhir_base(payer.slug, sandbox_base_url),
         "jwks_uri": f"{oauth}/jwks",
         "authorization_endpoint": f"{oauth}/authorize",
         "token_endpoint": f"{oauth}/token",

@@ -34,7 +34,6 @@ from payers.sandbox.models import (
 )
 from payers.sandbox.profiles import QuirkProfile
 
-CODE_LIFETIME = timedelta(seconds=60)
 REFRESH_LIFETIME = timedelta(days=90)
 ID_TOKEN_SECONDS = 3600
 
@@ -54,12 +53,12 @@ class UntrustedRedirect(OAuthError):
     """Unknown client or unregistered redirect URI: shown, never redirected to (§4.1.2.1)."""
 
 
-def fhir_base(slug: str) -> str:
-    return f"{settings.SANDBOX_BASE_URL}/sandbox/{slug}/fhir"
+def fhir_base(slug: str, sandbox_base_url: str | None = None) -> str:
+    return f"{(sandbox_base_url or settings.SANDBOX_BASE_URL).rstrip('/')}/sandbox/{slug}/fhir"
 
 
-def oauth_base(slug: str) -> str:
-    return f"{settings.SANDBOX_BASE_URL}/sandbox/{slug}/oauth"
+def oauth_base(slug: str, sandbox_base_url: str | None = None) -> str:
+    return f"{(sandbox_base_url or settings.SANDBOX_BASE_URL).rstrip('/')}/sandbox/{slug}/oauth"
 
 
 def s256(verifier: str) -> str:
@@ -112,15 +111,16 @@ def granted_scope(requested: str, profile: QuirkProfile) -> str:
 
 def issue_code(payer: SandboxPayer, request: AuthorizeRequest, patient_id: str) -> str:
     code = secrets.token_urlsafe(32)
+    profile = QuirkProfile.from_dict(payer.profile)
     SandboxGrant.objects.create(
         client=SandboxClient.objects.get(payer=payer, client_id=request.client_id),
         code_hash=token_hash(code),
         patient_id=patient_id,
-        scope=granted_scope(request.scope, QuirkProfile.from_dict(payer.profile)),
+        scope=granted_scope(request.scope, profile),
         redirect_uri=request.redirect_uri,
         code_challenge=request.code_challenge,
         nonce=request.nonce,
-        expires_at=timezone.now() + CODE_LIFETIME,
+        expires_at=timezone.now() + timedelta(seconds=profile.code_seconds),
     )
     return code
 

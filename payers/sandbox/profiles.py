@@ -69,6 +69,7 @@ class QuirkProfile:
     error_rate: float = 0.0  # share of FHIR calls answered 503 (seeded)
     latency_ms: int = 0
     access_token_seconds: int = 3600
+    code_seconds: int = 60  # authorization codes are single use and short lived
     refresh: bool = True  # refresh tokens (rotated) when offline_access is granted
     patient_in_token: bool = True  # `patient` in the token response
     patient_id_source: Literal["token", "id_token", "userinfo", "patient_search"] = "token"

@@ -15,7 +15,9 @@ from django.db import transaction
 
 from payers.models import Payer
 from payers.sandbox import datasets
+from payers.sandbox.capability import smart_configuration
 from payers.sandbox.models import SandboxClient, SandboxPayer, token_hash
+from payers.sandbox.oauth import REFRESH_LIFETIME, fhir_base, oauth_base
 from payers.sandbox.profiles import NAMED, QuirkProfile
 
 GATEWAY_CLIENT_ID = "payerbridge-gateway"
@@ -64,11 +66,13 @@ def register_sandbox_payer(
     directory: dict[str, Any] | None = None,
 ) -> Payer:
     """Create or update one sandbox payer on both sides; idempotent."""
-    sandbox_base_url = sandbox_base_url.rstrip("/")
     for patient in profile.patients:
         datasets.load(patient.dataset)  # fail now, not at sign-in, on an unknown dataset
-    fhir = f"{sandbox_base_url}/sandbox/{slug}/fhir"
-    oauth = f"{sandbox_base_url}/sandbox/{slug}/oauth"
+    server, _ = SandboxPayer.objects.update_or_create(
+        slug=slug, defaults={"name": name, "profile": profile.to_dict()}
+    )
+    fhir = fhir_base(slug, sandbox_base_url)
+    oauth = oauth_base(slug, sandbox_base_url)
     payer = Payer.objects.filter(slug=slug).first() or Payer(slug=slug)
     secret = payer.client_secret or secrets.token_urlsafe(32)
     payer.name = name
@@ -84,16 +88,17 @@ def register_sandbox_payer(
     payer.client_secret = secret
     payer.supports_pkce = True
     payer.supports_refresh = profile.refresh
+    # Refresh tokens live 90 days (oauth.REFRESH_LIFETIME); without them, one token's life.
+    payer.max_authorization_days = REFRESH_LIFETIME.days if profile.refresh else None
     payer.patient_id_source = profile.patient_id_source
     payer.quirks = profile.gateway_quirks()
+    # What the sandbox's smart-configuration answers; discovery refreshes it and health.
+    payer.discovery_document = smart_configuration(server, sandbox_base_url)
     payer.status = Payer.Status.ACTIVE
     payer.is_sandbox = True
     payer.source = "sandbox"
     payer.save()
 
-    server, _ = SandboxPayer.objects.update_or_create(
-        slug=slug, defaults={"name": name, "profile": profile.to_dict()}
-    )
     client, _ = SandboxClient.objects.get_or_create(payer=server, client_id=GATEWAY_CLIENT_ID)
     client.secret_hash = token_hash(secret)
     redirect = callback_url(gateway_base_url)

@@ -130,3 +130,22 @@ def test_discovery_task_runs_on_a_real_worker(celery_worker):
         timeout=60,
         what="worker to record discovery",
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_due_payers_are_discovered_concurrently_by_the_beat_task(misbehaving, celery_worker):
+    misbehaving.script("/a/.well-known/smart-configuration", Reply(200, "nope", delay=1))
+    misbehaving.script("/a/metadata", Reply(200, "nope"))
+    payers = [_payer(f"slow-{i}", f"{misbehaving.url}/a") for i in range(8)]
+
+    from payers.tasks import discover_due_payers
+
+    discover_due_payers.delay()
+
+    def all_recorded() -> bool:
+        return all(Payer.objects.get(pk=p.pk).last_discovery_ok is False for p in payers)
+
+    started = timezone.now()
+    wait_until(all_recorded, timeout=60, what="beat task to discover every due payer")
+    # 8 payers that each take a second: done in parallel, not one after another
+    assert (timezone.now() - started).total_seconds() < 6

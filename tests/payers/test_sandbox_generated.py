@@ -48,7 +48,7 @@ def _patient_id(payer: Payer, body: dict, session) -> str:
         claims = jwt.decode(body["id_token"], KeySet.import_key_set(keys)).claims
         return claims["fhirUser"].rsplit("/", 1)[-1]
     if payer.patient_id_source == "userinfo":
-        info = session.get_json(f"{payer.authorize_url.rsplit('/', 1)[0]}/userinfo")
+        info = session.get_json(payer.discovery_document["userinfo_endpoint"])
         return info["fhirUser"].rsplit("/", 1)[-1]
     bundle = session.get_json(f"{payer.fhir_base_url}/Patient")
     return bundle["entry"][0]["resource"]["id"]
@@ -91,3 +91,12 @@ def test_a_careful_client_reads_every_generated_payer_the_same(generated, live_s
 
         assert patient == "1", payer.slug
         assert sorted(seen) == sorted(expected), payer.slug
+
+
+def test_sandbox_payers_know_their_discovery_document_at_seed(sandbox_payers, sandbox_server):
+    payer = Payer.objects.get(slug="prairie-medicaid")
+
+    assert payer.discovery_document["token_endpoint"] == payer.token_url
+    assert payer.discovery_document["userinfo_endpoint"].startswith(sandbox_server.url)
+    assert payer.max_authorization_days is None  # no refresh tokens at this payer
+    assert Payer.objects.get(slug="lakeshore-health").max_authorization_days == 90

@@ -221,14 +221,26 @@ def test_wrong_client_secret_is_invalid_client(lakeshore):
     assert response.json()["error"] == "invalid_client"
 
 
+def _variant(sandbox_server, live_server, blocker, slug: str, **changes) -> Payer:
+    """A copy of the well-behaved payer with some profile fields changed."""
+    _, named = NAMED["lakeshore-health"]
+    profile = dataclasses.replace(named, **changes)
+    with blocker.unblock():
+        return register_sandbox_payer(
+            slug, slug.title(), profile, sandbox_server.url, live_server.url
+        )
+
+
 @pytest.fixture
 def short_lived(sandbox_server, live_server, django_db_blocker) -> Payer:
-    _, named = NAMED["lakeshore-health"]
-    profile = dataclasses.replace(named, access_token_seconds=1)
-    with django_db_blocker.unblock():
-        return register_sandbox_payer(
-            "short-lived", "Short Lived", profile, sandbox_server.url, live_server.url
-        )
+    return _variant(
+        sandbox_server, live_server, django_db_blocker, "short-lived", access_token_seconds=2
+    )
+
+
+@pytest.fixture
+def short_code(sandbox_server, live_server, django_db_blocker) -> Payer:
+    return _variant(sandbox_server, live_server, django_db_blocker, "short-code", code_seconds=1)
 
 
 def test_expired_access_token_is_invalid_token(short_lived, redirect_uri):
@@ -237,7 +249,7 @@ def test_expired_access_token_is_invalid_token(short_lived, redirect_uri):
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     assert requests.get(url, headers=headers, timeout=10).status_code == 200
 
-    time.sleep(1.2)
+    time.sleep(2.2)
     response = requests.get(url, headers=headers, timeout=10)
 
     assert response.status_code == 401
@@ -295,3 +307,18 @@ def test_index_page_lists_test_patients(sandbox_payers, sandbox_server):
 
     assert page.status_code == 200
     assert "lakeshore-walter" in page.text and "Lakeshore Health Plan" in page.text
+
+
+def test_expired_code_is_invalid_grant(short_code, redirect_uri):
+    verifier = secrets.token_urlsafe(48)
+    params = authorize_params(short_code, verifier=verifier, redirect_uri=redirect_uri)
+    code = query_of(sign_in_and_decide(params, short_code, "lakeshore-walter"))["code"]
+
+    time.sleep(1.2)
+    response = exchange(short_code, code, verifier, redirect_uri)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "authorization code has expired",
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payers.discovery import discover, discovery_due
+from payers.discovery import discover_many, discovery_due
 from payers.models import Payer
 
 
@@ -23,12 +23,11 @@ class Command(BaseCommand):
                 raise CommandError(f"no payer with slug {payer!r}")
         elif due:
             payers = payers.filter(pk__in=discovery_due())
-        ok = failed = 0
-        for item in payers.iterator():
-            if discover(item):
-                ok += 1
+        results = discover_many(payers)
+        for item, ok in results:
+            if ok:
                 self.stdout.write(f"ok      {item.slug}")
             else:
-                failed += 1
                 self.stdout.write(f"failed  {item.slug}: {item.last_discovery_error}")
-        self.stdout.write(f"{ok} ok, {failed} failed")
+        good = sum(ok for _, ok in results)
+        self.stdout.write(f"{good} ok, {len(results) - good} failed")
