@@ -4,7 +4,7 @@
 
 Generates one large patient (default 12,000 resources, three quarters of them
 ExplanationOfBenefit shaped like the real BFD and CARIN/CPCDS ones in
-tests/fixtures/fhir), as searchset Bundle pages of JSON bytes. Then:
+payers/sandbox/data/fhir), as searchset Bundle pages of JSON bytes. Then:
 
 - raw: the same page bytes parsed with orjson and every resource COPYed into a
   bare jsonb table, one transaction per page;
@@ -31,7 +31,7 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "fixtures" / "fhir"
+DATA = ROOT / "payers" / "sandbox" / "data" / "fhir"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -187,23 +187,7 @@ def upsert_strategies(consent, pages: list[bytes], source) -> dict[str, float]:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.cursor.executemany(
                 _EXECUTEMANY_UPSERT,
-                [
-                    (
-                        consent.pk,
-                        r.resource_type,
-                        r.resource_id,
-                        r.last_updated,
-                        r.content_hash,
-                        r.content,
-                        r.source_id,
-                        r.index.tokens,
-                        r.index.refs,
-                        r.index.dates,
-                        r.index.strings,
-                        r.links,
-                    )
-                    for r in rows
-                ],
+                [(consent.pk, *repository.row_values(r)) for r in rows],
             )
     executemany_s = time.perf_counter() - started
     repository.delete_consent_data(consent)

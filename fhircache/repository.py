@@ -92,6 +92,23 @@ RETURNING r.version
 """
 
 
+def row_values(r: NormalizedResource) -> tuple:
+    """A normalized resource as the store's columns, in `_STAGING_TYPES` order."""
+    return (
+        r.resource_type,
+        r.resource_id,
+        r.last_updated,
+        r.content_hash,
+        r.content,
+        r.source_id,
+        r.index.tokens,
+        r.index.refs,
+        r.index.dates,
+        r.index.strings,
+        r.links,
+    )
+
+
 def save_page(
     consent, resources: Sequence[NormalizedResource], quarantined: Sequence[QuarantinedItem] = ()
 ) -> SaveStats:
@@ -105,21 +122,7 @@ def save_page(
         with raw.copy("COPY fhircache_staging FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_STAGING_TYPES)
             for r in latest.values():
-                copy.write_row(
-                    (
-                        r.resource_type,
-                        r.resource_id,
-                        r.last_updated,
-                        r.content_hash,
-                        r.content,
-                        r.source_id,
-                        r.index.tokens,
-                        r.index.refs,
-                        r.index.dates,
-                        r.index.strings,
-                        r.links,
-                    )
-                )
+                copy.write_row(row_values(r))
         raw.execute(_UPSERT, (consent_id,))
         versions = [v for (v,) in raw.fetchall()]
         raw.execute("TRUNCATE fhircache_staging")

@@ -13,52 +13,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 
-from tests.services import BIN, Process, free_port, wait_until
+from tests.services import WebServer
 
 __all__ = ["SandboxServer", "_sandbox_payers_present", "sandbox_payers", "sandbox_server"]
 
 
-class SandboxServer(Process):
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://localhost:{self.port}"
-        env = {
+class SandboxServer(WebServer):
+    """The sandbox payers process on localhost (never the gateway's 127.0.0.1)."""
+
+    name = "sandbox"
+    host = "localhost"
+    probe_path = "/sandbox/none/fhir/metadata"
+    threads = 8
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        return {
             **env,
             "SANDBOX_BASE_URL": self.url,
             "DJANGO_SETTINGS_MODULE": "config.settings_sandbox",
         }
-        super().__init__(
-            [
-                str(BIN / "gunicorn"),
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--workers",
-                "1",
-                "--no-control-socket",
-            ],
-            env,
-            "sandbox",
-        )
-
-    def wait_ready(self, timeout: float = 60) -> SandboxServer:
-        def answers() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sandbox exited early:\n{self.output()[-3000:]}")
-            try:
-                requests.get(f"{self.url}/sandbox/none/fhir/metadata", timeout=5)
-                return True
-            except requests.ConnectionError:
-                return False
-
-        wait_until(answers, timeout, what="sandbox server to answer")
-        return self
 
 
 @pytest.fixture(scope="session")

@@ -145,13 +145,17 @@ class Worker(Process):
         return self
 
 
-class Gateway(Process):
-    """The gateway under gunicorn (threaded, as the Procfile runs it)."""
+class WebServer(Process):
+    """A gunicorn server of ours (threaded, as the Procfile runs it) on a free port."""
+
+    name = "web"
+    host = "127.0.0.1"
+    probe_path = "/healthz"
+    threads = 4
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**env, "PUBLIC_BASE_URL": self.url}
+        self.url = f"http://{self.host}:{self.port}"
         super().__init__(
             [
                 str(BIN / "gunicorn"),
@@ -161,23 +165,36 @@ class Gateway(Process):
                 "--worker-class",
                 "gthread",
                 "--threads",
-                "4",
+                str(self.threads),
                 "--workers",
                 "1",
+                "--no-control-socket",
             ],
-            env,
-            "gateway",
+            self.environment(env),
+            self.name,
         )
 
-    def wait_ready(self, timeout: float = 60) -> Gateway:
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        return env
+
+    def wait_ready(self, timeout: float = 60):
         def answers() -> bool:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited early:\n{self.output()[-3000:]}")
+                raise RuntimeError(f"{self.name} exited early:\n{self.output()[-3000:]}")
             try:
-                requests.get(f"{self.url}/healthz", timeout=5)
+                requests.get(f"{self.url}{self.probe_path}", timeout=5)
                 return True
             except requests.ConnectionError:
                 return False
 
-        wait_until(answers, timeout, what="gateway to answer")
+        wait_until(answers, timeout, what=f"{self.name} server to answer")
         return self
+
+
+class Gateway(WebServer):
+    """The gateway, with PUBLIC_BASE_URL set to where it listens."""
+
+    name = "gateway"
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        return {**env, "PUBLIC_BASE_URL": self.url}

@@ -16,26 +16,27 @@ from typing import Any
 
 import orjson
 
-DATA = Path(__file__).resolve().parent / "data"
+# The real public FHIR corpus (see data/fhir/SOURCES.md); the cache tests load all of it.
+DATA = Path(__file__).resolve().parent / "data" / "fhir"
 
 # dataset key -> files that make it up (bundles or single resources)
 SOURCES: dict[str, tuple[str, ...]] = {
     "bfd-567834": (
-        "bfd/patientRead.json",
-        "bfd/eobByPatientIdAll.json",
-        "bfd/coverageSearchByPatientId.json",
+        "bfd-v2/patientRead.json",
+        "bfd-v2/eobByPatientIdAll.json",
+        "bfd-v2/coverageSearchByPatientId.json",
     ),
     "bluebutton-20140000008325": (
-        "bluebutton/patient_read_v2.json",
-        "bluebutton/eob_search_pt_v2.json",
-        "bluebutton/coverage_search_v2.json",
+        "bluebutton-v2/patient_read_v2.json",
+        "bluebutton-v2/eob_search_pt_v2.json",
+        "bluebutton-v2/coverage_search_v2.json",
     ),
-    "synthea-walter": ("Walter473_Stracke611.json",),
-    "synthea-ariadna": ("Ariadna374_Aragon562.json",),
-    "synthea-henry": ("Henry768_Gleichner915.json",),
-    "synthea-scot": ("Scot349_Hodkiewicz467.json",),
-    "carin-smile-1": ("smile-patient1.json",),
-    "carin-smile-2": ("smile-patient2.json",),
+    "synthea-walter": ("cpcds/Walter473_Stracke611.json",),
+    "synthea-ariadna": ("cpcds/Ariadna374_Aragon562.json",),
+    "synthea-henry": ("cpcds/Henry768_Gleichner915.json",),
+    "synthea-scot": ("cpcds/Scot349_Hodkiewicz467.json",),
+    "carin-smile-1": ("cpcds/smile-patient1.json",),
+    "carin-smile-2": ("cpcds/smile-patient2.json",),
 }
 
 

@@ -13,7 +13,7 @@ from consent.models import App, Consent
 from fhircache.normalize.provenance import SourceInfo
 from payers.models import Payer
 
-FHIR_DATA = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
+FHIR_DATA = Path(__file__).resolve().parents[2] / "payers" / "sandbox" / "data" / "fhir"
 DATASETS = ("bfd-v2", "bluebutton-v2", "cpcds")
 # not patient data: a server's CapabilityStatement, an OAuth userinfo response
 NOT_RESOURCES = {"metadata.json", "fhir_meta_v2.json", "userinfo_v2.json"}
