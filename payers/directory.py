@@ -33,9 +33,15 @@ _STATE_PATTERN = re.compile(
 )
 
 
+# A patient types a plan name; anything longer is not a name. Control characters
+# (NUL above all, which PostgreSQL refuses in text) can never match and are dropped.
+MAX_QUERY_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _terms(query: str) -> list[tuple[str, str | None]]:
     """(text, state code or None) per term; multi-word state names become one term."""
-    lowered = " ".join(query.lower().split())
+    lowered = " ".join(_CONTROL.sub(" ", query[:MAX_QUERY_LENGTH]).lower().split())
     terms: list[tuple[str, str | None]] = []
     for match in _STATE_PATTERN.finditer(lowered):
         terms.append((match.group(1), STATE_NAMES[match.group(1)]))

@@ -36,7 +36,13 @@ def process_env(django_db_setup, django_db_blocker) -> dict[str, str]:
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url_for(settings.DATABASES["default"]["NAME"])
     env["CELERY_TASK_DEFAULT_QUEUE"] = TEST_QUEUE
-    env["DEBUG"] = "1"
+    # Subprocesses run as in production (no debug pages), with this process's
+    # secrets so they can read what the tests encrypt and sign.
+    env["DEBUG"] = "0"
+    env["SECRET_KEY"] = settings.SECRET_KEY
+    env["ALLOWED_HOSTS"] = "*"
+    env["PUBLIC_BASE_URL"] = settings.PUBLIC_BASE_URL
+    env["ENCRYPTION_KEYS"] = ",".join(settings.ENCRYPTION_KEYS)
     env["LOG_FORMAT"] = "text"
     return env
 

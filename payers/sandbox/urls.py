@@ -28,3 +28,8 @@ urlpatterns = [
     path(f"{P}/oauth/jwks", views_oauth.jwks),
     path(f"{P}/oauth/userinfo", views_oauth.userinfo),
 ]
+
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

@@ -92,6 +92,18 @@ def test_picker_finds_by_state_code_and_name(directory, live_server):
     assert by_name == ["Kansas Medicaid"]
 
 
+@pytest.mark.parametrize("raw_query", ["%00", "blue%00cross", "%ff%fe%c3", "x" * 5000])
+def test_picker_answers_hostile_queries_without_error(directory, live_server, raw_query):
+    page = requests.get(f"{live_server.url}/payers/?q={raw_query}", timeout=10)
+
+    assert page.status_code == 200
+    assert "matching" in page.text
+
+
+def test_control_characters_split_terms_instead_of_failing(directory):
+    assert [p.name for p in search_payers("uhc\x00")] == ["UnitedHealthcare"]
+
+
 def test_search_orders_active_first_and_hides_disabled(directory):
     Payer.objects.filter(slug="iowa-medicaid").update(status=Payer.Status.DISABLED)
 
