@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -129,6 +130,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".local" / "static"
+# gunicorn serves no files: WhiteNoise serves the admin's static files, from the
+# apps' own folders in DEBUG and from `collectstatic` output (the release step) otherwise.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 _secure = PUBLIC_BASE_URL.startswith("https://")
 SESSION_COOKIE_NAME = "pb_session"
@@ -139,6 +144,9 @@ CSRF_COOKIE_NAME = "pb_csrftoken"
 CSRF_COOKIE_SECURE = _secure
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _secure else None
+SECURE_SSL_REDIRECT = _secure
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = get_int("SECURE_HSTS_SECONDS", 31536000 if _secure else 0)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # Not "no-referrer": with it browsers send `Origin: null` on form POSTs and Django's

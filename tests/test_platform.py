@@ -224,3 +224,13 @@ def test_json_log_lines_in_production_format():
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert line["message"] == "hello world"
     assert line["level"] == "INFO"
+
+
+def test_gateway_serves_the_admin_static_files(start_gateway):
+    # gunicorn serves no files itself; without this the admin renders unstyled.
+    gateway = start_gateway(DEBUG="1")
+
+    response = requests.get(f"{gateway.url}/static/admin/css/base.css", timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/css")
