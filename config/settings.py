@@ -44,6 +44,8 @@ PUBLIC_BASE_URL = (
     )
     or ""
 ).rstrip("/")
+# The beat task probes real payers' SMART discovery; off by default in development.
+DISCOVER_REAL_PAYERS = get_bool("DISCOVER_REAL_PAYERS", default=not DEBUG)
 SANDBOX_BASE_URL = (
     get_url("SANDBOX_BASE_URL", "http://localhost:8001", schemes=("http", "https")) or ""
 ).rstrip("/")

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import F
 from django.utils import timezone
@@ -137,6 +138,10 @@ def discovery_due(now=None) -> list[int]:
     """Ids of non-disabled payers whose next discovery time has come."""
     now = now or timezone.now()
     candidates = Payer.objects.exclude(status=Payer.Status.DISABLED).exclude(fhir_base_url="")
+    if not settings.DISCOVER_REAL_PAYERS:
+        # A development stack has no business probing a hundred real payers on the
+        # internet every time it starts; `discover_payers --payer SLUG` still can.
+        candidates = candidates.filter(is_sandbox=True)
     due = []
     for pk, last, failures in candidates.values_list(
         "id", "last_discovery_at", "discovery_failures"

@@ -88,7 +88,8 @@ def test_falls_back_to_capability_statement_oauth_uris(misbehaving):
     assert payer.discovery_document["source"] == "CapabilityStatement oauth-uris"
 
 
-def test_failing_payers_back_off_exponentially():
+def test_failing_payers_back_off_exponentially(settings):
+    settings.DISCOVER_REAL_PAYERS = True
     assert [retry_delay(n) for n in (1, 2, 3)] == [
         timedelta(minutes=15),
         timedelta(minutes=30),
@@ -106,6 +107,17 @@ def test_failing_payers_back_off_exponentially():
 
     assert fresh.pk in due and failing.pk not in due
     assert failing.pk in discovery_due(now + timedelta(minutes=11))
+
+
+def test_development_stack_discovers_only_sandbox_payers_on_schedule(settings):
+    settings.DISCOVER_REAL_PAYERS = False
+    real = _payer("real", "http://127.0.0.1:9/fhir")
+    sandbox = _payer("sandboxed", "http://127.0.0.1:9/sbx")
+    Payer.objects.filter(pk=sandbox.pk).update(is_sandbox=True)
+
+    due = discovery_due()
+
+    assert sandbox.pk in due and real.pk not in due
 
 
 def test_discover_payers_command_reports_and_never_raises(misbehaving):
