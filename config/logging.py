@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from datetime import UTC, datetime
 
 import orjson
@@ -23,6 +24,11 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 payload[key] = value
         if record.exc_info and record.exc_info[0] is not None:
-            # The exception type only: messages and frames can carry PHI.
+            # Type and code locations, never the message or local values: those
+            # can carry PHI (a resource, a token) that must not reach log storage.
             payload["exc_type"] = record.exc_info[0].__name__
+            payload["exc_frames"] = [
+                f"{frame.filename}:{frame.lineno} in {frame.name}"
+                for frame in traceback.extract_tb(record.exc_info[2])
+            ]
         return orjson.dumps(payload, default=str).decode()

@@ -234,3 +234,24 @@ def test_gateway_serves_the_admin_static_files(start_gateway):
 
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/css")
+
+
+def test_json_logs_carry_exception_locations_but_not_messages():
+    code = (
+        "import logging, django; django.setup()\n"
+        "try:\n"
+        "    raise ValueError('patient Jane Doe 555-12-3456')\n"
+        "except ValueError:\n"
+        "    logging.getLogger('payerbridge.test').exception('sync failed')\n"
+    )
+    env = {**os.environ, "LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    import json
+
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert line["message"] == "sync failed"
+    assert line["exc_type"] == "ValueError"
+    assert line["exc_frames"] and "<string>:3" in line["exc_frames"][-1]
+    assert "Jane Doe" not in result.stderr
