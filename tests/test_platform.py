@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -119,28 +120,28 @@ def test_sigkilled_workers_acks_late_task_runs_again_on_another_worker(start_wor
     assert f"start:{second.pid}" in log
 
 
-@pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "ALLOWED_HOSTS", "PUBLIC_BASE_URL", "ENCRYPTION_KEYS"]
-)
-def test_production_settings_refuse_to_boot_without_required_secret(missing):
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS")}
-    env.update(
-        DEBUG="0",
-        SECRET_KEY="x" * 50,
-        ALLOWED_HOSTS="gateway.example.org",
-        PUBLIC_BASE_URL="https://gateway.example.org",
-        ENCRYPTION_KEYS="q" * 43 + "=",
-    )
-    del env[missing]
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 50,
+    "ALLOWED_HOSTS": "gateway.example.org",
+    "PUBLIC_BASE_URL": "https://gateway.example.org",
+    "ENCRYPTION_KEYS": "q" * 43 + "=",
+}
 
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+
+def _python(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run our Python in a fresh process with `env` over the current environment."""
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+    for name in [k for k, v in full_env.items() if v is None]:
+        del full_env[name]
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60
     )
+
+
+@pytest.mark.parametrize("missing", sorted(set(PRODUCTION) - {"DEBUG"}))
+def test_production_settings_refuse_to_boot_without_required_secret(missing):
+    result = _python("manage.py", "check", **{**PRODUCTION, missing: None})
 
     assert result.returncode == 2
     assert missing in result.stderr
@@ -149,35 +150,14 @@ def test_production_settings_refuse_to_boot_without_required_secret(missing):
 
 
 def test_production_settings_boot_with_every_secret():
-    env = dict(os.environ)
-    env.update(
-        DEBUG="0",
-        SECRET_KEY="x" * 50,
-        ALLOWED_HOSTS="gateway.example.org",
-        PUBLIC_BASE_URL="https://gateway.example.org",
-        ENCRYPTION_KEYS="q" * 43 + "=",
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _python("manage.py", "check", **PRODUCTION)
+
     assert result.returncode == 0, result.stderr
 
 
 def test_bad_setting_value_fails_loudly():
-    env = {**os.environ, "DEBUG": "maybe"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _python("manage.py", "check", DEBUG="maybe")
+
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
     assert "Traceback" not in result.stderr
@@ -207,19 +187,10 @@ def test_request_id_on_every_response_and_no_query_or_authorization_in_logs(live
 
 def test_json_log_lines_in_production_format():
     code = (
-        "import logging, logging.config, django; django.setup();"
+        "import logging, django; django.setup();"
         "logging.getLogger('payerbridge.access').info('hello %s', 'world')"
     )
-    env = {**os.environ, "LOG_FORMAT": "json"}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    import json
+    result = _python("-c", code, LOG_FORMAT="json")
 
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert line["message"] == "hello world"
@@ -244,11 +215,7 @@ def test_json_logs_carry_exception_locations_but_not_messages():
         "except ValueError:\n"
         "    logging.getLogger('payerbridge.test').exception('sync failed')\n"
     )
-    env = {**os.environ, "LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "config.settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    import json
+    result = _python("-c", code, LOG_FORMAT="json")
 
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert line["message"] == "sync failed"
