@@ -16,18 +16,17 @@ bypass them.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
 import requests
-from django.conf import settings
 
+from payers.limits import ConcurrencyLimiter, MinuteRateLimiter
 from payers.models import origin_of
 
 if TYPE_CHECKING:
@@ -61,6 +60,10 @@ class PayerRateLimited(PayerHTTPError):
     def __init__(self, retry_after: float, url: str = "") -> None:
         super().__init__(f"rate limited by payer; retry after {retry_after:.0f}s {url}".strip())
         self.retry_after = retry_after
+
+
+class PayerBusy(PayerRateLimited):
+    """All of the payer's concurrency slots (`Payer.max_concurrency`) stayed taken."""
 
 
 class ForeignOriginRefused(PayerHTTPError):
@@ -100,6 +103,7 @@ class PayerSession(requests.Session):
         max_retries: int = MAX_RETRIES,
         max_retry_after: float = MAX_RETRY_AFTER_S,
         limiter: MinuteRateLimiter | None = None,
+        slots: ConcurrencyLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
@@ -108,7 +112,11 @@ class PayerSession(requests.Session):
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
         self.limiter = limiter
+        self.slots = slots
         self._sleep = sleep
+        # requests follows redirects by calling send() again from inside send():
+        # that hop runs under the slot its first request already holds.
+        self._holding = threading.local()
         self.headers["User-Agent"] = USER_AGENT
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
@@ -123,7 +131,7 @@ class PayerSession(requests.Session):
             self._wait_for_rate_limit(url)
             started = time.monotonic()
             try:
-                response = super().send(request, **kwargs)
+                response = self._send_in_slot(request, url, **kwargs)
             except requests.RequestException as exc:
                 reason = _describe_exception(exc, url)
                 logger.warning("payer %s %s failed: %s", method, url, reason)
@@ -143,6 +151,22 @@ class PayerSession(requests.Session):
             response.close()
             attempt += 1
             self._sleep(wait)
+
+    def _send_in_slot(
+        self, request: requests.PreparedRequest, url: str, **kwargs: Any
+    ) -> requests.Response:
+        """One attempt, holding one of the payer's concurrency slots while it runs."""
+        if self.slots is None or getattr(self._holding, "slot", None) is not None:
+            return super().send(request, **kwargs)
+        slot = self.slots.acquire(max_wait=self.max_retry_after)
+        if slot is None:
+            raise PayerBusy(1.0, url)
+        self._holding.slot = slot
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            self._holding.slot = None
+            self.slots.release(slot)
 
     def _wait_for_rate_limit(self, url: str) -> None:
         """Our own limit for this payer (`Payer.rate_limit_per_minute`), shared by all workers."""
@@ -209,37 +233,22 @@ def _describe_exception(exc: requests.RequestException, url: str) -> str:
     return f"{type(exc).__name__} calling {url}"
 
 
-class MinuteRateLimiter:
-    """At most `limit` calls per clock minute per payer, counted in Redis (all processes)."""
-
-    def __init__(self, key: str, limit: int) -> None:
-        self.key, self.limit = key, limit
-
-    def acquire(self) -> float:
-        """0 when a call may go now, else seconds until the next window opens."""
-        now = time.time()
-        key = f"payerbridge:payer-rate:{self.key}:{int(now // 60)}"
-        try:
-            pipe = _redis().pipeline()
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count = pipe.execute()[0]
-        except redis.RedisError as exc:
-            # The limiter protects payers from us; a Redis outage must not stop syncs.
-            logger.warning("payer rate limiter unavailable: %s", type(exc).__name__)
-            return 0.0
-        return 0.0 if count <= self.limit else 60 - now % 60
-
-
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+def _lease_seconds(timeout: float | tuple[float, float]) -> float:
+    """Longer than any attempt can take with these timeouts, so only the dead lose a lease."""
+    total = sum(timeout) if isinstance(timeout, tuple) else timeout
+    return max(60.0, 4 * total)
 
 
 def payer_session(payer: Payer, **options: Any) -> PayerSession:
-    """A session that may carry `payer`'s credentials only to the payer's own origins."""
+    """A session that may carry `payer`'s credentials only to the payer's own origins.
+
+    `Payer.rate_limit_per_minute` and `Payer.max_concurrency` hold across every
+    worker: they are counted in Redis under the payer's id.
+    """
+    key = f"{payer.pk}:{payer.slug}"
     if payer.rate_limit_per_minute and payer.pk and "limiter" not in options:
-        options["limiter"] = MinuteRateLimiter(
-            f"{payer.pk}:{payer.slug}", payer.rate_limit_per_minute
-        )
+        options["limiter"] = MinuteRateLimiter(key, payer.rate_limit_per_minute)
+    if payer.max_concurrency and payer.pk and "slots" not in options:
+        lease = _lease_seconds(options.get("timeout", DEFAULT_TIMEOUT))
+        options["slots"] = ConcurrencyLimiter(key, payer.max_concurrency, lease)
     return PayerSession(payer.own_origins, **options)
