@@ -42,6 +42,7 @@ BACKOFF_MAX_S = 8.0
 # Waits up to this long are slept through; longer ones go back to the caller
 # (a Celery task re-queues itself with the countdown instead of holding a worker).
 MAX_RETRY_AFTER_S = 10.0
+RETRY_AFTER_CEILING_S = 24 * 3600.0
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -77,19 +78,27 @@ def redact(url: str) -> str:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` value (delay-seconds or HTTP-date)."""
+    """Seconds to wait from a `Retry-After` value (RFC 9110 §10.2.3).
+
+    delay-seconds (ASCII digits only) or an HTTP-date; anything else is None, so
+    the caller backs off as if the header were absent. Waits are capped at
+    `RETRY_AFTER_CEILING_S`: a year-long "Retry-After" is garbage, not a plan.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        # Ten digits already exceed the ceiling; int() refuses thousands of them.
+        seconds = int(value) if len(value) <= 10 else RETRY_AFTER_CEILING_S
+        return float(min(seconds, RETRY_AFTER_CEILING_S))
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(0.0, seconds), RETRY_AFTER_CEILING_S)
 
 
 class PayerSession(requests.Session):
@@ -120,7 +129,7 @@ class PayerSession(requests.Session):
         self.headers["User-Agent"] = USER_AGENT
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self._refuse_foreign_authorization(request)
+        self._refuse_foreign_credentials(request)
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         method = (request.method or "GET").upper()
@@ -196,8 +205,14 @@ class PayerSession(requests.Session):
             return _backoff(attempt + 1)
         return None
 
-    def _refuse_foreign_authorization(self, request: requests.PreparedRequest) -> None:
-        if "Authorization" not in request.headers:
+    def _refuse_foreign_credentials(self, request: requests.PreparedRequest) -> None:
+        """Neither an `Authorization` header nor a body leaves for a foreign origin.
+
+        Token requests carry client secrets, codes and refresh tokens in their
+        body, and requests re-sends a body on a 307/308 redirect wherever the
+        `Location` points (it strips only the Authorization header).
+        """
+        if "Authorization" not in request.headers and not request.body:
             return
         origin = origin_of(request.url or "")
         if origin not in self.allowed_origins:
@@ -209,14 +224,29 @@ class PayerSession(requests.Session):
     def get_json(self, url: str, **kwargs: Any) -> Any:
         """GET a JSON document; any failure becomes a `PayerHTTPError` with a reason."""
         response = self.get(url, headers={"Accept": "application/json"}, **kwargs)
-        shown = redact(url)
         if response.status_code >= 400:
-            raise PayerHTTPError(f"HTTP {response.status_code} from {shown}")
-        try:
-            return response.json()
-        except ValueError:
-            kind = response.headers.get("Content-Type", "no content type")
-            raise PayerHTTPError(f"response from {shown} is not JSON ({kind})") from None
+            raise PayerHTTPError(f"HTTP {response.status_code} from {redact(url)}")
+        return json_body(response)
+
+
+def json_body(response: requests.Response) -> Any:
+    """The parsed JSON of a payer's response, or a `PayerHTTPError` saying what is wrong.
+
+    The reason names the URL (no query), the content type and where parsing
+    stopped, never the body itself (it may hold PHI).
+    """
+    try:
+        return response.json()
+    except ValueError as exc:
+        kind = response.headers.get("Content-Type") or "no content type"
+        where = ""
+        if not response.content:
+            where = "; the body is empty"
+        elif isinstance(exc, requests.exceptions.JSONDecodeError):
+            where = f"; {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise PayerHTTPError(
+            f"response from {redact(response.url or '')} is not valid JSON ({kind}{where})"
+        ) from None
 
 
 def _backoff(attempt: int) -> float:

@@ -8,7 +8,10 @@ hidden field, so the sandbox keeps no login session at all.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import wraps
+from typing import Any
 from urllib.parse import unquote, urlencode
 
 from django.core import signing
@@ -160,8 +163,31 @@ def _token_json(body: dict, status: int = 200) -> JsonResponse:
     return response
 
 
-@csrf_exempt
-@require_POST
+def oauth_post(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """POST with a form body only (RFC 6749 §3.2, RFC 7009 §2.1); else OAuth error JSON.
+
+    Client-authenticated endpoints carry no cookies, so CSRF does not apply.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            error = {"error": "invalid_request", "error_description": "use POST"}
+            response = _token_json(error, 405)
+            response["Allow"] = "POST"
+            return response
+        if request.content_type != "application/x-www-form-urlencoded":
+            error = {
+                "error": "invalid_request",
+                "error_description": "the body must be application/x-www-form-urlencoded",
+            }
+            return _token_json(error, 400)
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)
+
+
+@oauth_post
 def token(request: HttpRequest, slug: str) -> HttpResponse:
     payer = payer_or_none(slug)
     if payer is None:
@@ -170,6 +196,8 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         client = oauth.authenticate_client(payer, *_client_credentials(request))
         grant_type = form.get("grant_type")
+        if not grant_type:
+            raise oauth.OAuthError("invalid_request", "grant_type is required")
         if grant_type == "authorization_code":
             body = oauth.exchange_code(
                 payer,
@@ -187,8 +215,7 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
     return _token_json(body)
 
 
-@csrf_exempt
-@require_POST
+@oauth_post
 def revoke(request: HttpRequest, slug: str) -> HttpResponse:
     payer = payer_or_none(slug)
     if payer is None:

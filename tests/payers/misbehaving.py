@@ -75,11 +75,11 @@ class MisbehavingServer:
 
             def _send(self, reply: Reply) -> None:
                 body, content_type = reply.payload()
+                headers = {"Content-Type": content_type, **reply.headers}
                 try:
                     self.send_response(reply.status)
-                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(body)))
-                    for key, value in reply.headers.items():
+                    for key, value in headers.items():
                         self.send_header(key, value)
                     self.end_headers()
                     self.wfile.write(body)
