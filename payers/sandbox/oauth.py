@@ -135,10 +135,17 @@ def issue_code(payer: SandboxPayer, request: AuthorizeRequest, patient_id: str) 
 
 
 def authenticate_client(payer: SandboxPayer, client_id: str, secret: str | None) -> SandboxClient:
-    """client_secret_basic / client_secret_post, or a public client (no secret registered)."""
+    """client_secret_basic / client_secret_post, or a public client (no secret registered).
+
+    A profile that requires private_key_jwt refuses these (see client_assertions.py).
+    """
     client = find_client(payer, client_id)
     if client is None:
         raise OAuthError("invalid_client", "unknown client", status=401)
+    if QuirkProfile.from_dict(payer.profile).client_auth == "private_key_jwt":
+        raise OAuthError(
+            "invalid_client", "this server requires private_key_jwt client authentication", 401
+        )
     if client.secret_hash:
         if not secret or not hmac.compare_digest(client.secret_hash, token_hash(secret)):
             raise OAuthError("invalid_client", "client authentication failed", status=401)
