@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from authlib.common.urls import add_params_to_qs
@@ -48,6 +49,27 @@ def generate_client_key(alg: str = "RS384") -> tuple[str, dict[str, Any]]:
     return key.as_pem(private=True).decode(), public
 
 
+def assign_new_client_key(payer: Payer, alg: str = "RS384") -> dict[str, Any]:
+    """Switch `payer` (unsaved) to private_key_jwt with a new key; the public JWK to register."""
+    payer.client_private_key, public = generate_client_key(alg)
+    payer.client_key_id = public["kid"]
+    payer.token_endpoint_auth_signing_alg = alg
+    payer.token_endpoint_auth_method = PRIVATE_KEY_JWT
+    return public
+
+
+def published_jwks(payers: Iterable[Payer]) -> dict[str, Any]:
+    """RFC 7517 JWK Set of our public keys for these payers (skipping ones without a key)."""
+    keys = []
+    for payer in payers:
+        if payer.token_endpoint_auth_method == PRIVATE_KEY_JWT and payer.client_key_id:
+            try:
+                keys.append(public_jwk(payer))
+            except ClientKeyMissing:
+                continue  # a broken key must not hide the others
+    return {"keys": keys}
+
+
 def _signing_key(payer: Payer) -> RSAKey | ECKey:
     if not payer.client_private_key or not payer.client_key_id:
         raise ClientKeyMissing(f"payer {payer.slug} has no private key or key id for JWT auth")
@@ -61,7 +83,8 @@ def _signing_key(payer: Payer) -> RSAKey | ECKey:
 def public_jwk(payer: Payer) -> dict[str, Any]:
     """Our public key for this payer, as the payer should register it (RFC 7517)."""
     public = _signing_key(payer).as_dict(private=False)
-    return {**public, "kid": payer.client_key_id, "alg": payer.token_endpoint_auth_signing_alg}
+    alg = payer.token_endpoint_auth_signing_alg
+    return {**public, "kid": payer.client_key_id, "alg": alg, "use": "sig"}
 
 
 def client_assertion(payer: Payer, *, now: int | None = None) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from payers.client_auth import generate_client_key, public_jwk
+from payers.client_auth import assign_new_client_key, public_jwk
 from payers.models import Payer
 from payers.sandbox import datasets
 from payers.sandbox.capability import smart_configuration
@@ -121,9 +121,7 @@ def _set_client_auth(payer: Payer, profile: QuirkProfile) -> None:
     if payer.token_endpoint_auth_signing_alg != profile.client_key_alg or not (
         payer.client_private_key and payer.client_key_id
     ):
-        payer.client_private_key, public = generate_client_key(profile.client_key_alg)
-        payer.client_key_id = public["kid"]
-        payer.token_endpoint_auth_signing_alg = profile.client_key_alg
+        assign_new_client_key(payer, profile.client_key_alg)
 
 
 def seed_sandbox_payers(sandbox_base_url: str, gateway_base_url: str) -> list[Payer]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import time
+from io import StringIO
 
 import pytest
 import requests
 from authlib.integrations.requests_client.oauth2_session import OAuth2Auth, OAuth2ClientAuth
 from authlib.oauth2.client import OAuth2Client
+from django.core.management import CommandError, call_command
 from django.db import connection
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
@@ -244,3 +247,32 @@ def test_secret_payers_do_not_take_assertions_without_registered_keys(sandbox_pa
 
     assert response.status_code == 401 and _error(response) == "invalid_client"
     assert authlib_client_auth(lakeshore) == "client_secret_basic"
+
+
+def test_payer_client_key_command_and_our_jwks_url(client):
+    Payer.objects.create(
+        slug="real-keyed", name="Real", client_id="pb", token_url="https://payer.example/token"
+    )
+    out = StringIO()
+
+    call_command("payer_client_key", "real-keyed", "--alg", "ES384", stdout=out)
+    public = json.loads(out.getvalue())
+    payer = Payer.objects.get(slug="real-keyed")
+    jwks = client.get("/payers/jwks.json").json()
+
+    assert payer.token_endpoint_auth_method == "private_key_jwt"
+    assert public["kid"] == payer.client_key_id and "d" not in public
+    assert public in jwks["keys"]
+    claims = jwt.decode(
+        client_assertion(payer), KeySet.import_key_set(jwks), algorithms=["ES384"]
+    ).claims
+    assert claims["aud"] == "https://payer.example/token"
+
+    again = StringIO()
+    call_command("payer_client_key", "real-keyed", stdout=again)
+    assert json.loads(again.getvalue())["kid"] == public["kid"]  # kept without --rotate
+    rotated = StringIO()
+    call_command("payer_client_key", "real-keyed", "--rotate", stdout=rotated)
+    assert json.loads(rotated.getvalue())["kid"] != public["kid"]
+    with pytest.raises(CommandError):
+        call_command("payer_client_key", "no-such-payer")
