@@ -16,18 +16,17 @@ bypass them.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
 import requests
-from django.conf import settings
 
+from payers.limits import ConcurrencyLimiter, MinuteRateLimiter
 from payers.models import origin_of
 
 if TYPE_CHECKING:
@@ -43,6 +42,7 @@ BACKOFF_MAX_S = 8.0
 # Waits up to this long are slept through; longer ones go back to the caller
 # (a Celery task re-queues itself with the countdown instead of holding a worker).
 MAX_RETRY_AFTER_S = 10.0
+RETRY_AFTER_CEILING_S = 24 * 3600.0
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -63,6 +63,10 @@ class PayerRateLimited(PayerHTTPError):
         self.retry_after = retry_after
 
 
+class PayerBusy(PayerRateLimited):
+    """All of the payer's concurrency slots (`Payer.max_concurrency`) stayed taken."""
+
+
 class ForeignOriginRefused(PayerHTTPError):
     """Refused to send a payer's credentials to an origin that is not the payer's."""
 
@@ -74,19 +78,27 @@ def redact(url: str) -> str:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` value (delay-seconds or HTTP-date)."""
+    """Seconds to wait from a `Retry-After` value (RFC 9110 §10.2.3).
+
+    delay-seconds (ASCII digits only) or an HTTP-date; anything else is None, so
+    the caller backs off as if the header were absent. Waits are capped at
+    `RETRY_AFTER_CEILING_S`: a year-long "Retry-After" is garbage, not a plan.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        # Ten digits already exceed the ceiling; int() refuses thousands of them.
+        seconds = int(value) if len(value) <= 10 else RETRY_AFTER_CEILING_S
+        return float(min(seconds, RETRY_AFTER_CEILING_S))
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(0.0, seconds), RETRY_AFTER_CEILING_S)
 
 
 class PayerSession(requests.Session):
@@ -100,6 +112,7 @@ class PayerSession(requests.Session):
         max_retries: int = MAX_RETRIES,
         max_retry_after: float = MAX_RETRY_AFTER_S,
         limiter: MinuteRateLimiter | None = None,
+        slots: ConcurrencyLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
@@ -108,11 +121,15 @@ class PayerSession(requests.Session):
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
         self.limiter = limiter
+        self.slots = slots
         self._sleep = sleep
+        # requests follows redirects by calling send() again from inside send():
+        # that hop runs under the slot its first request already holds.
+        self._holding = threading.local()
         self.headers["User-Agent"] = USER_AGENT
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self._refuse_foreign_authorization(request)
+        self._refuse_foreign_credentials(request)
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         method = (request.method or "GET").upper()
@@ -123,7 +140,7 @@ class PayerSession(requests.Session):
             self._wait_for_rate_limit(url)
             started = time.monotonic()
             try:
-                response = super().send(request, **kwargs)
+                response = self._send_in_slot(request, url, **kwargs)
             except requests.RequestException as exc:
                 reason = _describe_exception(exc, url)
                 logger.warning("payer %s %s failed: %s", method, url, reason)
@@ -143,6 +160,22 @@ class PayerSession(requests.Session):
             response.close()
             attempt += 1
             self._sleep(wait)
+
+    def _send_in_slot(
+        self, request: requests.PreparedRequest, url: str, **kwargs: Any
+    ) -> requests.Response:
+        """One attempt, holding one of the payer's concurrency slots while it runs."""
+        if self.slots is None or getattr(self._holding, "slot", None) is not None:
+            return super().send(request, **kwargs)
+        slot = self.slots.acquire(max_wait=self.max_retry_after)
+        if slot is None:
+            raise PayerBusy(1.0, url)
+        self._holding.slot = slot
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            self._holding.slot = None
+            self.slots.release(slot)
 
     def _wait_for_rate_limit(self, url: str) -> None:
         """Our own limit for this payer (`Payer.rate_limit_per_minute`), shared by all workers."""
@@ -172,8 +205,14 @@ class PayerSession(requests.Session):
             return _backoff(attempt + 1)
         return None
 
-    def _refuse_foreign_authorization(self, request: requests.PreparedRequest) -> None:
-        if "Authorization" not in request.headers:
+    def _refuse_foreign_credentials(self, request: requests.PreparedRequest) -> None:
+        """Neither an `Authorization` header nor a body leaves for a foreign origin.
+
+        Token requests carry client secrets, codes and refresh tokens in their
+        body, and requests re-sends a body on a 307/308 redirect wherever the
+        `Location` points (it strips only the Authorization header).
+        """
+        if "Authorization" not in request.headers and not request.body:
             return
         origin = origin_of(request.url or "")
         if origin not in self.allowed_origins:
@@ -185,14 +224,29 @@ class PayerSession(requests.Session):
     def get_json(self, url: str, **kwargs: Any) -> Any:
         """GET a JSON document; any failure becomes a `PayerHTTPError` with a reason."""
         response = self.get(url, headers={"Accept": "application/json"}, **kwargs)
-        shown = redact(url)
         if response.status_code >= 400:
-            raise PayerHTTPError(f"HTTP {response.status_code} from {shown}")
-        try:
-            return response.json()
-        except ValueError:
-            kind = response.headers.get("Content-Type", "no content type")
-            raise PayerHTTPError(f"response from {shown} is not JSON ({kind})") from None
+            raise PayerHTTPError(f"HTTP {response.status_code} from {redact(url)}")
+        return json_body(response)
+
+
+def json_body(response: requests.Response) -> Any:
+    """The parsed JSON of a payer's response, or a `PayerHTTPError` saying what is wrong.
+
+    The reason names the URL (no query), the content type and where parsing
+    stopped, never the body itself (it may hold PHI).
+    """
+    try:
+        return response.json()
+    except ValueError as exc:
+        kind = response.headers.get("Content-Type") or "no content type"
+        where = ""
+        if not response.content:
+            where = "; the body is empty"
+        elif isinstance(exc, requests.exceptions.JSONDecodeError):
+            where = f"; {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise PayerHTTPError(
+            f"response from {redact(response.url or '')} is not valid JSON ({kind}{where})"
+        ) from None
 
 
 def _backoff(attempt: int) -> float:
@@ -209,37 +263,22 @@ def _describe_exception(exc: requests.RequestException, url: str) -> str:
     return f"{type(exc).__name__} calling {url}"
 
 
-class MinuteRateLimiter:
-    """At most `limit` calls per clock minute per payer, counted in Redis (all processes)."""
-
-    def __init__(self, key: str, limit: int) -> None:
-        self.key, self.limit = key, limit
-
-    def acquire(self) -> float:
-        """0 when a call may go now, else seconds until the next window opens."""
-        now = time.time()
-        key = f"payerbridge:payer-rate:{self.key}:{int(now // 60)}"
-        try:
-            pipe = _redis().pipeline()
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count = pipe.execute()[0]
-        except redis.RedisError as exc:
-            # The limiter protects payers from us; a Redis outage must not stop syncs.
-            logger.warning("payer rate limiter unavailable: %s", type(exc).__name__)
-            return 0.0
-        return 0.0 if count <= self.limit else 60 - now % 60
-
-
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+def _lease_seconds(timeout: float | tuple[float, float]) -> float:
+    """Longer than any attempt can take with these timeouts, so only the dead lose a lease."""
+    total = sum(timeout) if isinstance(timeout, tuple) else timeout
+    return max(60.0, 4 * total)
 
 
 def payer_session(payer: Payer, **options: Any) -> PayerSession:
-    """A session that may carry `payer`'s credentials only to the payer's own origins."""
+    """A session that may carry `payer`'s credentials only to the payer's own origins.
+
+    `Payer.rate_limit_per_minute` and `Payer.max_concurrency` hold across every
+    worker: they are counted in Redis under the payer's id.
+    """
+    key = f"{payer.pk}:{payer.slug}"
     if payer.rate_limit_per_minute and payer.pk and "limiter" not in options:
-        options["limiter"] = MinuteRateLimiter(
-            f"{payer.pk}:{payer.slug}", payer.rate_limit_per_minute
-        )
+        options["limiter"] = MinuteRateLimiter(key, payer.rate_limit_per_minute)
+    if payer.max_concurrency and payer.pk and "slots" not in options:
+        lease = _lease_seconds(options.get("timeout", DEFAULT_TIMEOUT))
+        options["slots"] = ConcurrencyLimiter(key, payer.max_concurrency, lease)
     return PayerSession(payer.own_origins, **options)

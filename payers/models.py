@@ -37,6 +37,20 @@ def origin_of(url: str) -> str | None:
 class Payer(models.Model):
     """A health plan's Patient Access API (endpoints, client, quirks, health)."""
 
+    class ClientAuthMethod(models.TextChoices):
+        """How we authenticate at the payer's token endpoint (RFC 7591 §2 names)."""
+
+        CLIENT_SECRET_BASIC = "client_secret_basic", "Client secret (HTTP Basic)"
+        CLIENT_SECRET_POST = "client_secret_post", "Client secret (form body)"
+        PRIVATE_KEY_JWT = "private_key_jwt", "Private-key JWT (RFC 7523, SMART asymmetric)"
+        NONE = "none", "None (public client)"
+
+    class SigningAlg(models.TextChoices):
+        """SMART App Launch 2 "client-confidential-asymmetric": RS384 and ES384."""
+
+        RS384 = "RS384", "RS384"
+        ES384 = "ES384", "ES384"
+
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         NOT_CONNECTED = "not_connected", "Not yet connected"
@@ -64,6 +78,17 @@ class Payer(models.Model):
 
     client_id = models.CharField(max_length=255, blank=True)
     client_secret = EncryptedTextField(blank=True, default="")
+    token_endpoint_auth_method = models.CharField(
+        max_length=30,
+        choices=ClientAuthMethod.choices,
+        default=ClientAuthMethod.CLIENT_SECRET_BASIC,
+    )
+    # private_key_jwt: our signing key (PEM, PKCS#8) and the `kid` the payer knows it by.
+    client_private_key = EncryptedTextField(blank=True, default="")
+    client_key_id = models.CharField(max_length=255, blank=True)
+    token_endpoint_auth_signing_alg = models.CharField(
+        max_length=10, choices=SigningAlg.choices, default=SigningAlg.RS384
+    )
     supports_pkce = models.BooleanField(default=True)
     supports_refresh = models.BooleanField(default=False)
     max_authorization_days = models.PositiveIntegerField(null=True, blank=True)

@@ -4,4 +4,5 @@ from payers import views
 
 urlpatterns = [
     path("payers/", views.directory, name="payer-directory"),
+    path("payers/jwks.json", views.client_jwks, name="payer-client-jwks"),
 ]

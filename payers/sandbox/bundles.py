@@ -44,11 +44,19 @@ class PageRequest:
         return cls(slug, patient_id, path, params, int(offset), int(count))
 
 
+def whole_number(value: str | None, default: int) -> int:
+    """A non-negative integer query parameter; anything else is the default.
+
+    ASCII digits only: `str.isdigit()` also accepts "²", which `int()` refuses.
+    """
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return default
+
+
 def page_size(profile: QuirkProfile, requested: str | None) -> int:
     """`_count` is honoured up to the payer's own page size."""
-    if requested and requested.isdigit() and int(requested) > 0:
-        return min(int(requested), profile.page_size)
-    return profile.page_size
+    return min(whole_number(requested, 0) or profile.page_size, profile.page_size)
 
 
 def _link(base_url: str, profile: QuirkProfile, path: str, query: dict[str, Any]) -> str:

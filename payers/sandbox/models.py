@@ -16,6 +16,7 @@ from config.crypto import EncryptedTextField
 
 __all__ = [
     "SandboxClient",
+    "SandboxClientAssertion",
     "SandboxGrant",
     "SandboxPayer",
     "SandboxSigningKey",
@@ -47,6 +48,8 @@ class SandboxClient(models.Model):
     client_id = models.CharField(max_length=100)
     secret_hash = models.CharField(max_length=64, blank=True)  # blank: public client
     redirect_uris = models.JSONField(default=list)
+    # Public JWKs for private_key_jwt client authentication (RFC 7523 §2.2).
+    jwks = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -55,6 +58,22 @@ class SandboxClient(models.Model):
 
     def __str__(self) -> str:
         return self.client_id
+
+
+class SandboxClientAssertion(models.Model):
+    """A `jti` already used in a client assertion: each is good once (RFC 7523 §3 item 7)."""
+
+    client = models.ForeignKey(SandboxClient, on_delete=models.CASCADE)
+    jti_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "jti_hash"], name="sandbox_jti_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.jti_hash
 
 
 class SandboxGrant(models.Model):

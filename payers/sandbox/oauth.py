@@ -76,14 +76,23 @@ class AuthorizeRequest:
     nonce: str
 
 
+def find_client(payer: SandboxPayer, client_id: str | None) -> SandboxClient | None:
+    # A NUL names no client (and PostgreSQL text cannot even be compared with one).
+    if not client_id or "\x00" in client_id:
+        return None
+    return SandboxClient.objects.filter(payer=payer, client_id=client_id).first()
+
+
 def validate_authorize(payer: SandboxPayer, params: dict[str, str]) -> AuthorizeRequest:
     """Check an authorize request; errors after the redirect URI is trusted go back to it."""
-    client = SandboxClient.objects.filter(payer=payer, client_id=params.get("client_id")).first()
+    client = find_client(payer, params.get("client_id"))
     if client is None:
         raise UntrustedRedirect("invalid_client", "unknown client_id")
     redirect_uri = params.get("redirect_uri", "")
     if redirect_uri not in client.redirect_uris:
         raise UntrustedRedirect("invalid_request", "redirect_uri is not registered for this client")
+    if any("\x00" in value for value in params.values()):
+        raise OAuthError("invalid_request", "parameters may not contain NUL characters")
     if params.get("response_type") != "code":
         raise OAuthError("unsupported_response_type", "only response_type=code is supported")
     if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
@@ -126,10 +135,17 @@ def issue_code(payer: SandboxPayer, request: AuthorizeRequest, patient_id: str) 
 
 
 def authenticate_client(payer: SandboxPayer, client_id: str, secret: str | None) -> SandboxClient:
-    """client_secret_basic / client_secret_post, or a public client (no secret registered)."""
-    client = SandboxClient.objects.filter(payer=payer, client_id=client_id).first()
+    """client_secret_basic / client_secret_post, or a public client (no secret registered).
+
+    A profile that requires private_key_jwt refuses these (see client_assertions.py).
+    """
+    client = find_client(payer, client_id)
     if client is None:
         raise OAuthError("invalid_client", "unknown client", status=401)
+    if QuirkProfile.from_dict(payer.profile).client_auth == "private_key_jwt":
+        raise OAuthError(
+            "invalid_client", "this server requires private_key_jwt client authentication", 401
+        )
     if client.secret_hash:
         if not secret or not hmac.compare_digest(client.secret_hash, token_hash(secret)):
             raise OAuthError("invalid_client", "client authentication failed", status=401)

@@ -78,6 +78,10 @@ class QuirkProfile:
     carin_bb_version: Literal["2.0", "0.1.0"] = "2.0"
     missing_display: bool = False  # strip every Coding.display
     scopes: str = "launch/patient openid fhirUser offline_access patient/*.read"
+    # How clients authenticate at the token endpoint: a secret, or SMART's
+    # asymmetric private_key_jwt with a key of `client_key_alg` registered for them.
+    client_auth: Literal["client_secret", "private_key_jwt"] = "client_secret"
+    client_key_alg: Literal["RS384", "ES384"] = "RS384"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

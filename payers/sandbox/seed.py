@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
+from payers.client_auth import assign_new_client_key, public_jwk
 from payers.models import Payer
 from payers.sandbox import datasets
 from payers.sandbox.capability import smart_configuration
@@ -86,6 +87,7 @@ def register_sandbox_payer(
     payer.scopes = profile.scopes
     payer.client_id = GATEWAY_CLIENT_ID
     payer.client_secret = secret
+    _set_client_auth(payer, profile)
     payer.supports_pkce = True
     payer.supports_refresh = profile.refresh
     # Refresh tokens live 90 days (oauth.REFRESH_LIFETIME); without them, one token's life.
@@ -101,11 +103,25 @@ def register_sandbox_payer(
 
     client, _ = SandboxClient.objects.get_or_create(payer=server, client_id=GATEWAY_CLIENT_ID)
     client.secret_hash = token_hash(secret)
+    client.jwks = [public_jwk(payer)] if payer.client_private_key else []
     redirect = callback_url(gateway_base_url)
     if redirect not in client.redirect_uris:
         client.redirect_uris = [*client.redirect_uris, redirect]
     client.save()
     return payer
+
+
+def _set_client_auth(payer: Payer, profile: QuirkProfile) -> None:
+    """private_key_jwt profiles: our key pair for this payer (kept across re-seeds)."""
+    if profile.client_auth != "private_key_jwt":
+        payer.token_endpoint_auth_method = Payer.ClientAuthMethod.CLIENT_SECRET_BASIC
+        payer.client_private_key = payer.client_key_id = ""
+        return
+    payer.token_endpoint_auth_method = Payer.ClientAuthMethod.PRIVATE_KEY_JWT
+    if payer.token_endpoint_auth_signing_alg != profile.client_key_alg or not (
+        payer.client_private_key and payer.client_key_id
+    ):
+        assign_new_client_key(payer, profile.client_key_alg)
 
 
 def seed_sandbox_payers(sandbox_base_url: str, gateway_base_url: str) -> list[Payer]:

@@ -7,13 +7,15 @@ OperationOutcomes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 import orjson
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from payers.sandbox import datasets
 from payers.sandbox.bundles import (
@@ -22,6 +24,7 @@ from payers.sandbox.bundles import (
     operation_outcome,
     page_size,
     searchset,
+    whole_number,
 )
 from payers.sandbox.capability import capability_statement
 from payers.sandbox.faults import injected_fault
@@ -44,7 +47,25 @@ def outcome(status: int, code: str, diagnostics: str) -> HttpResponse:
     return fhir_response(operation_outcome(code, diagnostics), status)
 
 
-@require_GET
+def read_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """GET/HEAD only; other methods get a 405 OperationOutcome (FHIR R4 §3.1.0.4).
+
+    Bearer-token APIs carry no cookies, so Django's CSRF check (an HTML 403)
+    has nothing to protect here.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = outcome(405, "not-supported", f"{request.method} is not supported here")
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)
+
+
+@read_only
 def metadata(request: HttpRequest, slug: str) -> HttpResponse:
     payer = payer_or_none(slug)
     if payer is None:
@@ -83,7 +104,7 @@ def _authenticate(request: HttpRequest, slug: str) -> Call | HttpResponse:
     return Call(slug, token, profile, data, fhir_base(slug))
 
 
-@require_GET
+@read_only
 def fhir(
     request: HttpRequest, slug: str, rtype: str = "", rid: str = "", everything: bool = False
 ) -> HttpResponse:
@@ -147,13 +168,12 @@ def _first_page(
     requested = _requested_patient(request.GET)
     if requested is not None and requested != call.data.patient_id:
         return outcome(403, "forbidden", "you may only read your own records")
-    offset = request.GET.get("startIndex", "0")
     return PageRequest(
         slug=call.slug,
         patient_id=call.token.patient_id,
         path=f"Patient/{rid}/$everything" if everything else rtype,
         params={k: v for k, v in request.GET.items() if k not in ("_count", "startIndex")},
-        offset=int(offset) if offset.isdigit() else 0,
+        offset=whole_number(request.GET.get("startIndex"), 0),
         count=page_size(call.profile, request.GET.get("_count")),
     )
 

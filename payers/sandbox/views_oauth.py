@@ -8,7 +8,10 @@ hidden field, so the sandbox keeps no login session at all.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import wraps
+from typing import Any
 from urllib.parse import unquote, urlencode
 
 from django.core import signing
@@ -17,7 +20,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from payers.sandbox import keys, oauth
+from payers.sandbox import client_assertions, keys, oauth
 from payers.sandbox.capability import smart_configuration
 from payers.sandbox.registry import payer_or_none, sign_in
 from payers.sandbox.seed import sandbox_info
@@ -151,6 +154,24 @@ def _client_credentials(request: HttpRequest) -> tuple[str, str | None]:
     return request.POST.get("client_id", ""), request.POST.get("client_secret")
 
 
+def _authenticated_client(request: HttpRequest, payer) -> oauth.SandboxClient:
+    """The calling client, by client assertion (RFC 7523 §2.2) or by secret.
+
+    RFC 6749 §2.3: a client uses one authentication method per request.
+    """
+    form = request.POST
+    if "client_assertion" not in form and "client_assertion_type" not in form:
+        return oauth.authenticate_client(payer, *_client_credentials(request))
+    if request.headers.get("Authorization") or form.get("client_secret"):
+        raise oauth.OAuthError("invalid_request", "use one client authentication method only")
+    return client_assertions.authenticate_with_assertion(
+        payer,
+        form.get("client_assertion_type", ""),
+        form.get("client_assertion", ""),
+        form.get("client_id"),
+    )
+
+
 def _token_json(body: dict, status: int = 200) -> JsonResponse:
     response = JsonResponse(body, status=status)
     response["Cache-Control"] = "no-store"
@@ -160,16 +181,41 @@ def _token_json(body: dict, status: int = 200) -> JsonResponse:
     return response
 
 
-@csrf_exempt
-@require_POST
+def oauth_post(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """POST with a form body only (RFC 6749 §3.2, RFC 7009 §2.1); else OAuth error JSON.
+
+    Client-authenticated endpoints carry no cookies, so CSRF does not apply.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            error = {"error": "invalid_request", "error_description": "use POST"}
+            response = _token_json(error, 405)
+            response["Allow"] = "POST"
+            return response
+        if request.content_type != "application/x-www-form-urlencoded":
+            error = {
+                "error": "invalid_request",
+                "error_description": "the body must be application/x-www-form-urlencoded",
+            }
+            return _token_json(error, 400)
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)
+
+
+@oauth_post
 def token(request: HttpRequest, slug: str) -> HttpResponse:
     payer = payer_or_none(slug)
     if payer is None:
         return _token_json({"error": "invalid_request", "error_description": "no such payer"}, 404)
     form = request.POST
     try:
-        client = oauth.authenticate_client(payer, *_client_credentials(request))
+        client = _authenticated_client(request, payer)
         grant_type = form.get("grant_type")
+        if not grant_type:
+            raise oauth.OAuthError("invalid_request", "grant_type is required")
         if grant_type == "authorization_code":
             body = oauth.exchange_code(
                 payer,
@@ -187,14 +233,13 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
     return _token_json(body)
 
 
-@csrf_exempt
-@require_POST
+@oauth_post
 def revoke(request: HttpRequest, slug: str) -> HttpResponse:
     payer = payer_or_none(slug)
     if payer is None:
         return _token_json({"error": "invalid_request", "error_description": "no such payer"}, 404)
     try:
-        client = oauth.authenticate_client(payer, *_client_credentials(request))
+        client = _authenticated_client(request, payer)
     except oauth.OAuthError as exc:
         return _token_json(exc.as_json(), exc.status)
     oauth.revoke(client, request.POST.get("token", ""))

@@ -56,7 +56,7 @@ def test_garbage_answers_mark_unhealthy_with_a_reason(misbehaving):
     assert discover(payer) is False
 
     payer.refresh_from_db()
-    assert "is not JSON" in payer.last_discovery_error
+    assert "is not valid JSON" in payer.last_discovery_error
     assert "metadata is not a CapabilityStatement" in payer.last_discovery_error
 
 

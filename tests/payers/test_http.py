@@ -159,7 +159,7 @@ def test_user_agent_and_get_json_reasons(misbehaving):
     misbehaving.script("/fhir/gone", Reply(404, {"error": "nope"}))
     session = payer_session(_payer(misbehaving.url))
 
-    with pytest.raises(PayerHTTPError, match="is not JSON"):
+    with pytest.raises(PayerHTTPError, match="is not valid JSON"):
         session.get_json(f"{misbehaving.url}/fhir/metadata")
     with pytest.raises(PayerHTTPError, match="HTTP 404 from"):
         session.get_json(f"{misbehaving.url}/fhir/gone")
