@@ -61,6 +61,9 @@ def _pages(items: Iterable[dict | bytes | str]) -> Iterator[tuple[Entries, list]
             if pending or broken:
                 yield pending, broken
                 pending, broken = [], []
+            if not isinstance(value.get("entry", []), list):
+                yield [], [quarantine_unparseable(item, "Bundle.entry is not a list")]
+                continue
             entries: Entries = []
             for entry in value.get("entry") or []:
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):

@@ -113,8 +113,17 @@ def quarantine_unserializable(resource: dict, message: str) -> QuarantinedItem:
 
 
 def quarantine_unparseable(data: bytes | str | dict, message: str) -> QuarantinedItem:
-    """The quarantine record of input that is not a JSON object at all."""
-    raw = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else bytes(data)
+    """The quarantine record of input that is not a JSON object at all (or not
+    a Bundle one can take entries from)."""
+    if isinstance(data, dict):
+        try:
+            raw = orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            raw = b""
+    elif isinstance(data, str):
+        raw = data.encode("utf-8", "backslashreplace")
+    else:
+        raw = bytes(data)
     issue = {"severity": "error", "code": "structure", "diagnostics": message}
     return QuarantinedItem(
         resource_type="",

@@ -165,3 +165,12 @@ def test_instants_at_the_ends_of_the_calendar_do_not_abort_the_load(consent, mom
     result = load_resources(consent, [_bundle(observation, OK)], source=source_for())
     assert result.created + result.quarantined == 2 and result.created >= 1
     assert repository.read(consent, "Patient", "ok") is not None
+
+
+@pytest.mark.parametrize("entry", [5, "entries", {"resource": OK}])
+def test_a_bundle_whose_entry_is_not_a_list_is_quarantined(consent, entry):
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entry}
+    result = load_resources(consent, [orjson.dumps(bundle), dict(bundle)], source=source_for())
+    assert (result.created, result.quarantined) == (0, 2)
+    (row,) = _quarantined(consent)  # the same bytes twice: one record
+    assert row.reason == "Bundle.entry is not a list"
