@@ -129,7 +129,9 @@ def save_page(
     INSERT … ON CONFLICT that bumps the version only when the content changed."""
     consent_id = _consent_id(consent)
     latest = {(r.resource_type, r.resource_id): r for r in resources}  # last one wins
-    with transaction.atomic(), connection.cursor() as cursor:
+    # psycopg's own cursor for COPY; its errors still reach callers as
+    # django.db errors, like those of every other repository function
+    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
         raw.execute(_STAGING)
         with raw.copy("COPY fhircache_staging FROM STDIN (FORMAT BINARY)") as copy:
@@ -171,7 +173,7 @@ def _json(value: object) -> str:
 def delete_absent(consent, keep: Iterable[tuple[str, str]]) -> int:
     """After a full sync: delete this consent's rows whose key is not in `keep`."""
     consent_id = _consent_id(consent)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
         raw.execute(
             "CREATE TEMP TABLE IF NOT EXISTS fhircache_keep (resource_type text,"
