@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -170,11 +170,16 @@ def _entry_id(resource: dict, full_url: str | None) -> str:
 
 
 def _last_updated(resource: dict) -> datetime | None:
+    """meta.lastUpdated in UTC; None (stored as the load time) when absent or
+    when it is outside years 1-9999 in UTC, which no reader could load back."""
     value = resource.get("meta", {}).get("lastUpdated")
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             return None
     return None
 
