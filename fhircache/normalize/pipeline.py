@@ -82,7 +82,11 @@ def _reason(outcome: dict) -> str:
 
 def quarantine_item(resource: dict, outcome: dict, raw: bytes | None = None) -> QuarantinedItem:
     """The quarantine record of a resource; `raw` is its orjson serialization."""
-    raw = orjson.dumps(resource) if raw is None else raw
+    if raw is None:
+        try:
+            raw = orjson.dumps(resource)
+        except orjson.JSONEncodeError as exc:
+            return quarantine_unserializable(resource, str(exc))
     return QuarantinedItem(
         resource_type=_text(resource.get("resourceType"), 64),
         source_id=_text(resource.get("id"), 255),
@@ -188,20 +192,33 @@ def normalize_page(
     entries: list[tuple[str | None, dict]],
     source: SourceInfo,
     check=validate,
+    *,
+    may_hold_nul: bool = True,
 ) -> PageResult:
-    """Normalize one page: `entries` are (fullUrl or None, parsed resource)."""
+    """Normalize one page: `entries` are (fullUrl or None, parsed resource).
+
+    `may_hold_nul=False` skips the U+0000 screen (one serialization per
+    resource) for a page parsed from JSON text that has no `\\u0000` escape:
+    its resources cannot hold one, and orjson parsed them, so they are JSON
+    up to the nesting depth orjson writes, which the final serialization checks.
+    """
     result = PageResult()
     accepted: list[tuple[str | None, dict, str]] = []
     for full_url, resource in entries:
-        raw, refused = _screen(resource)
-        if refused is not None:
-            result.quarantined.append(refused)
-            continue
+        raw = None
+        if may_hold_nul:
+            raw, refused = _screen(resource)
+            if refused is not None:
+                result.quarantined.append(refused)
+                continue
         outcome = check(resource)
         if outcome is not None:
             result.quarantined.append(quarantine_item(resource, outcome, raw))
             continue
-        accepted.append((full_url, resource, _entry_id(resource, full_url)))
+        try:
+            accepted.append((full_url, resource, _entry_id(resource, full_url)))
+        except orjson.JSONEncodeError as exc:
+            result.quarantined.append(quarantine_unserializable(resource, str(exc)))
 
     resolver = ReferenceResolver.for_page(
         ((url, r["resourceType"], rid) for url, r, rid in accepted), [source.base_url]
@@ -214,8 +231,14 @@ def normalize_page(
         resource["id"] = rid
         add_current_adjudication_codings(resource)
         tag_source(resource, source, original_id, _FETCHED_PLACEHOLDER)
+        try:
+            dumped = orjson.dumps(resource)
+        except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes
+            as_sent = {"resourceType": resource_type, "id": original_id}
+            result.quarantined.append(quarantine_unserializable(as_sent, str(exc)))
+            continue
         index = extract_index(resource, resolver.resolve)
-        rewritten = rewrite_references(orjson.dumps(resource), resolver)
+        rewritten = rewrite_references(dumped, resolver)
         hashed = fill_displays(rewritten.data)
         content_hash = hashlib.blake2b(hashed, digest_size=16).digest()
         content = hashed.replace(_FETCHED_PLACEHOLDER_JSON, fetched_json, 1)

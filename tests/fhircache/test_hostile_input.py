@@ -123,17 +123,22 @@ def test_unserializable_resources_given_as_dicts_are_quarantined(consent, value)
     assert "\x00" not in row.content and row.reason
 
 
-def test_deeply_nested_json_text_is_quarantined(consent):
-    deep = {"resourceType": "Patient", "id": "deep", "extension": [_nested(300)]}
-    text = orjson.dumps({"resourceType": "Patient", "id": "deep"})[:-1] + b',"extension":['
+@pytest.mark.parametrize(("key", "resource_id"), [("extension", "deep"), ("bogus", None)])
+def test_deeply_nested_json_text_is_quarantined(consent, key, resource_id):
+    """orjson parses 1024 levels but writes only 254: valid, invalid, with or without an id."""
+    head = {"resourceType": "Patient", **({"id": resource_id} if resource_id else {})}
+    text = orjson.dumps(head)[:-1] + f',"{key}":['.encode()
     ext = b'{"url":"http://example.org/leaf","valueString":"deep"}'
     for _ in range(300):
         ext = b'{"url":"http://example.org/node","extension":[' + ext + b"]}"
     text += ext + b"]}"
-    assert orjson.loads(text) == deep
+    assert orjson.loads(text) == {**head, key: [_nested(300)]}
     page = b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":' + text + b"}]}"
     result = load_resources(consent, [page, _bundle(OK)], source=source_for())
     assert result.created == 1 and result.quarantined == 1
+    again = load_resources(consent, [page, _bundle(OK)], source=source_for())
+    assert (again.unchanged, again.quarantined) == (1, 1)
+    assert len(_quarantined(consent)) == 1
 
 
 def test_long_resource_types_and_ids_are_quarantined_without_failing_the_page(consent):
