@@ -90,11 +90,12 @@ def date_range(value: str) -> tuple[str, str] | None:
         )
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        low = _fmt(moment)
+    except (ValueError, OverflowError):  # 9999-12-31T23:00-05:00 is past year 9999 in UTC
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return _fmt(moment), _fmt(moment)
+    return low, low
 
 
 def _dates(value: object) -> Iterator[tuple[str, str]]:

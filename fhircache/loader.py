@@ -46,11 +46,22 @@ class LoadResult:
 Entries = list[tuple[str | None, dict]]
 
 
-def _pages(items: Iterable[dict | bytes | str]) -> Iterator[tuple[Entries, list]]:
-    """(entries, quarantined unparseable items) per page: a Bundle, or a batch of
-    loose resources."""
+def _may_hold_nul(item: dict | bytes | str) -> bool:
+    """Whether parsed `item` may hold U+0000: JSON text holds it only as `\\u0000`
+    (a rare false alarm, `\\\\u0000`, only costs the screen of its page)."""
+    if isinstance(item, str):
+        return "\\u0000" in item
+    if isinstance(item, bytes | bytearray | memoryview):
+        return b"\\u0000" in bytes(item) if isinstance(item, memoryview) else b"\\u0000" in item
+    return True
+
+
+def _pages(items: Iterable[dict | bytes | str]) -> Iterator[tuple[Entries, list, bool]]:
+    """(entries, quarantined unparseable items, whether it may hold U+0000) per
+    page: a Bundle, or a batch of loose resources."""
     pending: Entries = []
     broken: list = []
+    pending_nul = False
     for item in items:
         try:
             value = parse(item)
@@ -59,8 +70,11 @@ def _pages(items: Iterable[dict | bytes | str]) -> Iterator[tuple[Entries, list]
             continue
         if value.get("resourceType") == "Bundle":
             if pending or broken:
-                yield pending, broken
-                pending, broken = [], []
+                yield pending, broken, pending_nul
+                pending, broken, pending_nul = [], [], False
+            if not isinstance(value.get("entry", []), list):
+                yield [], [quarantine_unparseable(item, "Bundle.entry is not a list")], False
+                continue
             entries: Entries = []
             for entry in value.get("entry") or []:
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
@@ -68,14 +82,15 @@ def _pages(items: Iterable[dict | bytes | str]) -> Iterator[tuple[Entries, list]
                     entries.append(
                         (full_url if isinstance(full_url, str) else None, entry["resource"])
                     )
-            yield entries, []
+            yield entries, [], _may_hold_nul(item)
         else:
             pending.append((None, value))
+            pending_nul = pending_nul or _may_hold_nul(item)
             if len(pending) >= BATCH_SIZE:
-                yield pending, broken
-                pending, broken = [], []
+                yield pending, broken, pending_nul
+                pending, broken, pending_nul = [], [], False
     if pending or broken:
-        yield pending, broken
+        yield pending, broken, pending_nul
 
 
 @contextmanager
@@ -115,10 +130,12 @@ def load_resources(
     with PageWriter(consent) as writer:
         while True:
             with _collector_paused():
-                entries, broken = next(pages, (None, None))
+                entries, broken, may_hold_nul = next(pages, (None, None, True))
                 if entries is None:
                     break
-                page = normalize_page(entries, source, check=structural_check)
+                page = normalize_page(
+                    entries, source, check=structural_check, may_hold_nul=may_hold_nul
+                )
                 page.quarantined.extend(broken)
             writer.submit(page)
             result.received += len(entries) + len(broken)

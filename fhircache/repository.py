@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -49,6 +49,19 @@ class SaveStats:
 def _consent_id(consent) -> uuid.UUID:
     value = getattr(consent, "pk", consent)
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _holds_nul(value: object) -> bool:
+    """Whether a value (or any part of a criterion) contains U+0000.
+
+    PostgreSQL text cannot carry it (psycopg refuses to send it) and the loader
+    quarantines every resource holding one, so such a value matches nothing.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, tuple | list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _row(values: Sequence) -> StoredResource:
@@ -116,7 +129,9 @@ def save_page(
     INSERT … ON CONFLICT that bumps the version only when the content changed."""
     consent_id = _consent_id(consent)
     latest = {(r.resource_type, r.resource_id): r for r in resources}  # last one wins
-    with transaction.atomic(), connection.cursor() as cursor:
+    # psycopg's own cursor for COPY; its errors still reach callers as
+    # django.db errors, like those of every other repository function
+    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
         raw.execute(_STAGING)
         with raw.copy("COPY fhircache_staging FROM STDIN (FORMAT BINARY)") as copy:
@@ -158,7 +173,7 @@ def _json(value: object) -> str:
 def delete_absent(consent, keep: Iterable[tuple[str, str]]) -> int:
     """After a full sync: delete this consent's rows whose key is not in `keep`."""
     consent_id = _consent_id(consent)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
         raw.execute(
             "CREATE TEMP TABLE IF NOT EXISTS fhircache_keep (resource_type text,"
@@ -179,6 +194,8 @@ def delete_absent(consent, keep: Iterable[tuple[str, str]]) -> int:
 
 
 def read(consent, resource_type: str, resource_id: str) -> StoredResource | None:
+    if _holds_nul((resource_type, resource_id)):
+        return None
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {_COLUMNS} FROM {TABLE} WHERE consent_id = %s AND resource_type = %s"
@@ -191,7 +208,7 @@ def read(consent, resource_type: str, resource_id: str) -> StoredResource | None
 
 def read_many(consent, keys: Iterable[str]) -> list[StoredResource]:
     """The rows for "Type/id" keys that exist (for _include and $everything)."""
-    pairs = sorted({tuple(k.split("/", 1)) for k in keys if "/" in k})
+    pairs = sorted({tuple(k.split("/", 1)) for k in keys if "/" in k and "\x00" not in k})
     if not pairs:
         return []
     with connection.cursor() as cursor:
@@ -233,7 +250,26 @@ def _date_condition(
     return f"({sql})"
 
 
+# the field of each criterion kind that holds its OR-ed alternatives
+_ALTERNATIVES = {c.Id: "ids", c.Reference: "targets", c.Token: "values", c.String: "values"}
+
+
+def _without_nul(criterion: c.Criterion) -> c.Criterion | None:
+    """The criterion without alternatives that hold U+0000 (they match nothing);
+    None when nothing of it can match."""
+    name = _ALTERNATIVES.get(type(criterion))
+    if name is None:
+        return None if _holds_nul(astuple(criterion)) else criterion
+    kept = tuple(v for v in getattr(criterion, name) if not _holds_nul(v))
+    if not kept or _holds_nul(getattr(criterion, "param", "")):
+        return None
+    return replace(criterion, **{name: kept})
+
+
 def _where(criterion: c.Criterion, params: list) -> str:
+    criterion = _without_nul(criterion)
+    if criterion is None:
+        return "FALSE"
     if isinstance(criterion, c.Id):
         params.append(list(criterion.ids))
         return "r.resource_id = ANY(%s)"
@@ -286,6 +322,21 @@ def _where(criterion: c.Criterion, params: list) -> str:
     raise TypeError(f"unknown criterion {criterion!r}")
 
 
+def _conditions(
+    resource_type: str | None, criteria: Sequence[c.Criterion], params: list
+) -> list[str]:
+    """The WHERE conditions of a search of one consent (its id is params[0])."""
+    where = ["r.consent_id = %s"]
+    if resource_type and _holds_nul(resource_type):
+        where.append("FALSE")
+    elif resource_type:
+        where.append("r.resource_type = %s")
+        params.append(resource_type)
+    for criterion in criteria:
+        where.append(_where(criterion, params))
+    return where
+
+
 @dataclass(frozen=True)
 class Page:
     rows: list[StoredResource]
@@ -315,12 +366,7 @@ def search(
     between pages. `after` is the previous page's `next_after`.
     """
     params: list = [_consent_id(consent)]
-    where = ["r.consent_id = %s"]
-    if resource_type:
-        where.append("r.resource_type = %s")
-        params.append(resource_type)
-    for criterion in criteria:
-        where.append(_where(criterion, params))
+    where = _conditions(resource_type, criteria, params)
     keys = SORTS[sort]
     if after is not None:
         op = "<" if descending else ">"
@@ -348,12 +394,7 @@ def search(
 
 def count(consent, resource_type: str | None, criteria: Sequence[c.Criterion] = ()) -> int:
     params: list = [_consent_id(consent)]
-    where = ["r.consent_id = %s"]
-    if resource_type:
-        where.append("r.resource_type = %s")
-        params.append(resource_type)
-    for criterion in criteria:
-        where.append(_where(criterion, params))
+    where = _conditions(resource_type, criteria, params)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {TABLE} r WHERE {' AND '.join(where)}", params)
         return cursor.fetchone()[0]

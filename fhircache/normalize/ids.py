@@ -19,8 +19,12 @@ def is_valid_id(value: str) -> bool:
 
 
 def cache_id(source_id: str) -> str:
-    """The cache's id for a payer id: itself when valid, else a stable digest."""
-    if is_valid_id(source_id):
+    """The cache's id for a payer id: itself when valid, else a stable digest.
+
+    A valid id that starts with our prefix is mapped too, so no payer id can
+    be kept as the very id another payer id maps to (the mapping is one to one).
+    """
+    if is_valid_id(source_id) and not source_id.startswith(MAPPED_PREFIX):
         return source_id
     return MAPPED_PREFIX + hashlib.sha256(source_id.encode()).hexdigest()[:40]
 

@@ -7,8 +7,9 @@ references rewritten → displays filled → content hash → fetch time filled 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -21,10 +22,15 @@ from fhircache.normalize.references import ReferenceResolver, rewrite_references
 from fhircache.normalize.validation import operation_outcome, validate
 
 # Stands in for the fetch time while the content is hashed, so fetching
-# unchanged data again yields the same hash (and no new version). A NUL can
-# only appear escaped in JSON text, so payer data cannot contain this.
+# unchanged data again yields the same hash (and no new version). Resources
+# holding a U+0000 are quarantined before this step, so no payer data that
+# reaches it can contain this.
 _FETCHED_PLACEHOLDER = "\x00payerbridge-fetched-at\x00"
 _FETCHED_PLACEHOLDER_JSON = orjson.dumps(_FETCHED_PLACEHOLDER)
+
+# orjson writes U+0000 as `\u0000`; one preceded by an even number of
+# backslashes is that escape, not a payer's literal backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 @dataclass
@@ -57,37 +63,104 @@ class PageResult:
     unresolved: list[tuple[str, str]] = field(default_factory=list)
 
 
-def quarantine_item(resource: dict, outcome: dict) -> QuarantinedItem:
-    raw = orjson.dumps(resource)
-    issues = outcome.get("issue") or [{}]
-    first = issues[0]
+def _text(value: object, limit: int) -> str:
+    """`value` fit for a PostgreSQL text column: no NUL, no lone surrogate, at
+    most `limit` characters ("" when it is not a string)."""
+    if not isinstance(value, str):
+        return ""
+    text = value.encode("utf-8", "backslashreplace").decode().replace("\x00", "\ufffd")
+    return text[:limit]
+
+
+def _reason(outcome: dict) -> str:
+    first = (outcome.get("issue") or [{}])[0]
     reason = first.get("diagnostics", "invalid")
     if first.get("expression"):
         reason = f"{first['expression'][0]}: {reason}"
-    source_id = resource.get("id")
-    resource_type = resource.get("resourceType")
+    return reason
+
+
+def quarantine_item(resource: dict, outcome: dict, raw: bytes | None = None) -> QuarantinedItem:
+    """The quarantine record of a resource; `raw` is its orjson serialization."""
+    if raw is None:
+        try:
+            raw = orjson.dumps(resource)
+        except orjson.JSONEncodeError as exc:
+            return quarantine_unserializable(resource, str(exc))
     return QuarantinedItem(
-        resource_type=resource_type if isinstance(resource_type, str) else "",
-        source_id=source_id if isinstance(source_id, str) else "",
+        resource_type=_text(resource.get("resourceType"), 64),
+        source_id=_text(resource.get("id"), 255),
         digest=hashlib.sha256(raw).hexdigest(),
-        reason=reason[:1000],
+        reason=_text(_reason(outcome), 1000),
         outcome=outcome,
+        # escaped by orjson: U+0000 is the six characters `\u0000` here
         content=raw.decode(),
     )
 
 
+def quarantine_unserializable(resource: dict, message: str) -> QuarantinedItem:
+    """The quarantine record of a parsed resource that is not JSON any more
+    (a lone surrogate, an integer beyond 64 bits, nesting deeper than 254):
+    only what identifies it is kept."""
+    issue = {"severity": "error", "code": "structure", "diagnostics": f"not JSON: {message}"}
+    resource_type = _text(resource.get("resourceType"), 64)
+    source_id = _text(resource.get("id"), 255)
+    key = f"{resource_type}\t{source_id}\t{message}".encode()
+    return QuarantinedItem(
+        resource_type=resource_type,
+        source_id=source_id,
+        digest=hashlib.sha256(key).hexdigest(),
+        reason=_text(issue["diagnostics"], 1000),
+        outcome=operation_outcome([issue]),
+        content="",
+    )
+
+
 def quarantine_unparseable(data: bytes | str | dict, message: str) -> QuarantinedItem:
-    """The quarantine record of input that is not a JSON object at all."""
-    raw = data.encode() if isinstance(data, str) else bytes(data)
+    """The quarantine record of input that is not a JSON object at all (or not
+    a Bundle one can take entries from)."""
+    if isinstance(data, dict):
+        try:
+            raw = orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            raw = b""
+    elif isinstance(data, str):
+        raw = data.encode("utf-8", "backslashreplace")
+    else:
+        raw = bytes(data)
     issue = {"severity": "error", "code": "structure", "diagnostics": message}
     return QuarantinedItem(
         resource_type="",
         source_id="",
         digest=hashlib.sha256(raw).hexdigest(),
-        reason=message[:1000],
+        reason=_text(message, 1000),
         outcome=operation_outcome([issue]),
-        content=raw.decode("utf-8", errors="replace"),
+        # as received, but text: invalid UTF-8 and NUL bytes become U+FFFD
+        content=raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
     )
+
+
+def _screen(resource: dict) -> tuple[bytes | None, QuarantinedItem | None]:
+    """(its JSON bytes, None) when the store can hold `resource`, else (None, why not).
+
+    Resources may arrive as dicts that are not JSON at all, and PostgreSQL text
+    (the index) and jsonb cannot hold U+0000 (FHIR R4 datatype `string`:
+    strings SHOULD NOT contain characters below 32 other than tab, CR and LF),
+    so both are quarantined here, before validation and before any index
+    value is written.
+    """
+    try:
+        raw = orjson.dumps(resource)
+    except orjson.JSONEncodeError as exc:
+        return None, quarantine_unserializable(resource, str(exc))
+    if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
+        issue = {
+            "severity": "error",
+            "code": "invalid",
+            "diagnostics": "contains the character U+0000, which the cache cannot store",
+        }
+        return None, quarantine_item(resource, operation_outcome([issue]), raw)
+    return raw, None
 
 
 def _entry_id(resource: dict, full_url: str | None) -> str:
@@ -101,11 +174,16 @@ def _entry_id(resource: dict, full_url: str | None) -> str:
 
 
 def _last_updated(resource: dict) -> datetime | None:
+    """meta.lastUpdated in UTC; None (stored as the load time) when absent or
+    when it is outside years 1-9999 in UTC, which no reader could load back."""
     value = resource.get("meta", {}).get("lastUpdated")
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             return None
     return None
 
@@ -114,16 +192,33 @@ def normalize_page(
     entries: list[tuple[str | None, dict]],
     source: SourceInfo,
     check=validate,
+    *,
+    may_hold_nul: bool = True,
 ) -> PageResult:
-    """Normalize one page: `entries` are (fullUrl or None, parsed resource)."""
+    """Normalize one page: `entries` are (fullUrl or None, parsed resource).
+
+    `may_hold_nul=False` skips the U+0000 screen (one serialization per
+    resource) for a page parsed from JSON text that has no `\\u0000` escape:
+    its resources cannot hold one, and orjson parsed them, so they are JSON
+    up to the nesting depth orjson writes, which the final serialization checks.
+    """
     result = PageResult()
     accepted: list[tuple[str | None, dict, str]] = []
     for full_url, resource in entries:
+        raw = None
+        if may_hold_nul:
+            raw, refused = _screen(resource)
+            if refused is not None:
+                result.quarantined.append(refused)
+                continue
         outcome = check(resource)
         if outcome is not None:
-            result.quarantined.append(quarantine_item(resource, outcome))
+            result.quarantined.append(quarantine_item(resource, outcome, raw))
             continue
-        accepted.append((full_url, resource, _entry_id(resource, full_url)))
+        try:
+            accepted.append((full_url, resource, _entry_id(resource, full_url)))
+        except orjson.JSONEncodeError as exc:
+            result.quarantined.append(quarantine_unserializable(resource, str(exc)))
 
     resolver = ReferenceResolver.for_page(
         ((url, r["resourceType"], rid) for url, r, rid in accepted), [source.base_url]
@@ -136,8 +231,14 @@ def normalize_page(
         resource["id"] = rid
         add_current_adjudication_codings(resource)
         tag_source(resource, source, original_id, _FETCHED_PLACEHOLDER)
+        try:
+            dumped = orjson.dumps(resource)
+        except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes
+            as_sent = {"resourceType": resource_type, "id": original_id}
+            result.quarantined.append(quarantine_unserializable(as_sent, str(exc)))
+            continue
         index = extract_index(resource, resolver.resolve)
-        rewritten = rewrite_references(orjson.dumps(resource), resolver)
+        rewritten = rewrite_references(dumped, resolver)
         hashed = fill_displays(rewritten.data)
         content_hash = hashlib.blake2b(hashed, digest_size=16).digest()
         content = hashed.replace(_FETCHED_PLACEHOLDER_JSON, fetched_json, 1)

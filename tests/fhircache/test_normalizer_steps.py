@@ -17,7 +17,7 @@ from fhircache.normalize.carin import (
     add_current_adjudication_codings,
 )
 from fhircache.normalize.display import DISPLAYS, fill_displays
-from fhircache.normalize.ids import cache_id, is_valid_id
+from fhircache.normalize.ids import MAPPED_PREFIX, cache_id, is_valid_id
 from fhircache.normalize.parse import ParseError, parse
 from fhircache.normalize.pipeline import normalize_page
 from fhircache.normalize.provenance import SOURCE_EXTENSION, SourceInfo, tag_source
@@ -106,6 +106,36 @@ def test_invalid_ids_are_mapped_deterministically_to_valid_ones(value):
 
 def test_distinct_invalid_ids_map_to_distinct_ids():
     assert cache_id("a b") != cache_id("a  b")
+
+
+def test_a_payer_id_that_looks_like_a_mapped_one_is_mapped_too():
+    mapped = cache_id("x" * 65)  # fhir.resources accepts 65 characters; FHIR does not
+    assert mapped.startswith(MAPPED_PREFIX)
+    assert cache_id(mapped) not in (mapped, cache_id("x" * 65))
+    assert is_valid_id(cache_id(mapped)) and cache_id(mapped) == cache_id(mapped)
+
+
+def test_two_payer_ids_never_share_a_cache_id_in_a_page():
+    long_id = "x" * 65
+    entries = [
+        (None, {"resourceType": "Patient", "id": long_id, "gender": "male"}),
+        (None, {"resourceType": "Patient", "id": cache_id(long_id), "gender": "female"}),
+        (
+            None,
+            {
+                "resourceType": "Observation",
+                "id": "o1",
+                "status": "final",
+                "code": {"text": "x"},
+                "subject": {"reference": f"Patient/{long_id}"},
+            },
+        ),
+    ]
+    page = normalize_page(entries, SOURCE)
+    patients = {r.source_id: r.resource_id for r in page.resources if r.resource_type == "Patient"}
+    assert len(set(patients.values())) == 2
+    (observation,) = (r for r in page.resources if r.resource_type == "Observation")
+    assert observation.links == [f"Patient/{patients[long_id]}"]
 
 
 # --- references --------------------------------------------------------------

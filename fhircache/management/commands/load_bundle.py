@@ -5,10 +5,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from consent.models import Consent
 from fhircache.loader import SourceInfo, load_resources
+from fhircache.normalize.parse import ParseError, parse
+
+
+def read_resource(path: Path) -> dict:
+    """The JSON object of a Bundle or resource file, or a CommandError saying why not."""
+    if not path.is_file():
+        raise CommandError(f"not a file: {path}")
+    try:
+        value = parse(path.read_bytes())
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ParseError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    if not isinstance(value.get("resourceType"), str):
+        raise CommandError(f"{path}: not a FHIR Bundle or resource (no resourceType)")
+    if value["resourceType"] == "Bundle" and not isinstance(value.get("entry", []), list):
+        raise CommandError(f"{path}: Bundle.entry is not a list")
+    return value
 
 
 class Command(BaseCommand):
@@ -24,23 +43,19 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+")
 
     def handle(self, *args, consent: str, files: list[str], full_sync: bool, **options) -> None:
+        # every file is checked before anything is loaded
+        resources = [read_resource(Path(f)) for f in files]
         try:
             record = Consent.objects.select_related("payer").get(pk=consent)
-        except (Consent.DoesNotExist, ValueError, Exception) as exc:
-            raise CommandError(f"no consent {consent}") from exc
+        except (Consent.DoesNotExist, ValidationError, ValueError):
+            raise CommandError(f"no consent {consent}") from None
         payer = record.payer
         source = SourceInfo(
             payer=getattr(payer, "slug", str(payer.pk)),
             base_url=getattr(payer, "fhir_base_url", "") or "",
             fetched_at=datetime.now(UTC),
         )
-        paths = [Path(f) for f in files]
-        for path in paths:
-            if not path.is_file():
-                raise CommandError(f"not a file: {path}")
-        result = load_resources(
-            record, (p.read_bytes() for p in paths), source=source, full_sync=full_sync
-        )
+        result = load_resources(record, resources, source=source, full_sync=full_sync)
         self.stdout.write(
             f"received {result.received}: created {result.created}, updated {result.updated},"
             f" unchanged {result.unchanged}, quarantined {result.quarantined},"
