@@ -11,6 +11,7 @@ from authlib.common.encoding import json_dumps
 from authlib.integrations.django_oauth2.requests import DjangoOAuth2Payload
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from django.conf import settings
@@ -69,9 +70,14 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_grant(grants.ClientCredentialsGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
+        self.register_client_auth_method("client_secret_basic", _client_secret_basic)
 
     # --- framework glue ----------------------------------------------------
     def query_client(self, client_id: str) -> App | None:
+        # Our client ids are URL-safe tokens; anything unprintable (NUL, which
+        # PostgreSQL refuses in a query) is simply no client.
+        if not client_id or not client_id.isprintable():
+            return None
         return App.objects.filter(client_id=client_id, is_active=True).first()
 
     def create_oauth2_request(self, request) -> OAuth2Request:
@@ -95,7 +101,7 @@ class AuthorizationServer(_AuthorizationServer):
 
     def validate_requested_scope(self, scope: str | None) -> None:
         if scope_rules.unknown(scope):
-            raise InvalidScopeError(f"Unknown scope: {' '.join(scope_rules.unknown(scope))}")
+            raise InvalidScopeError(scope_rules.unknown_description(scope))
 
     # --- tokens ------------------------------------------------------------
     def generate_bearer_token(
@@ -163,6 +169,17 @@ class AuthorizationServer(_AuthorizationServer):
             scope=token.get("scope", ""),
             access_expires_at=timezone.now() + timedelta(seconds=token["expires_in"]),
         )
+
+
+def _client_secret_basic(query_client, request: OAuth2Request) -> App | None:
+    """RFC 6749 §2.3.1 HTTP Basic; credentials that are not UTF-8 authenticate no one.
+
+    authlib decodes the header strictly and lets UnicodeDecodeError through (a 500).
+    """
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except UnicodeDecodeError:
+        return None
 
 
 server = AuthorizationServer()

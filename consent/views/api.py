@@ -54,6 +54,9 @@ class ConsentList(AppAPIView):
         consents = Consent.objects.filter(app=request.auth.app).select_related("payer")
         status = request.query_params.get("status")
         if status:
+            if status not in Consent.Status.values:
+                body = {"error": "invalid_request", "error_description": "Unknown 'status'."}
+                return Response(body, status=400)
             consents = consents.filter(status=status)
         return Response({"consents": [consent_json(c) for c in consents.order_by("-created_at")]})
 

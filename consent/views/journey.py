@@ -62,7 +62,9 @@ def choose_payer(request: HttpRequest, flow_id) -> HttpResponse:
     try:
         flow = flows.load(request, flow_id, step=AuthorizationFlow.Step.STARTED)
         if request.method == "POST":
-            payer = Payer.objects.filter(slug=request.POST.get("payer", "")).first()
+            slug = request.POST.get("payer", "")
+            # A slug is printable; NUL would make PostgreSQL refuse the query (a 500).
+            payer = Payer.objects.filter(slug=slug).first() if slug.isprintable() else None
             return redirect(flows.choose_payer(flow, payer))
     except flows.FlowError as error:
         return failure_page(request, error, status=403)
