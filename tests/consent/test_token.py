@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from consent.models import Consent, IssuedToken
@@ -86,6 +87,22 @@ def test_wrong_verifier_is_invalid_grant_and_the_code_still_works(
     wrong = "x" * 60
     response = exchange(live_server, client, issued, code_verifier=wrong)
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert _no_tokens(issued.consent)
+    assert exchange(live_server, client, issued).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "verifier",
+    ["a" * 42, "a" * 129, "a" * 42 + "+", "a" * 42 + "=", "a" * 43 + "\n", "\u00e9" * 43],
+)
+def test_verifier_outside_rfc7636_syntax_is_invalid_request(
+    live_server, make_client, issue_code, verifier
+):
+    """RFC 7636 §4.1: code_verifier = 43*128unreserved; the code stays usable."""
+    client = make_client()
+    issued = issue_code(client)
+    response = exchange(live_server, client, issued, code_verifier=verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
     assert _no_tokens(issued.consent)
     assert exchange(live_server, client, issued).status_code == 200
 
