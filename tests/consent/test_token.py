@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import requests
 
@@ -297,3 +299,20 @@ def test_consent_policy_sets_how_long_the_consent_lasts(make_client, issue_code)
 
     now = continuous.granted_at
     assert consent_end_for(continuous.app, payer, now) - now == timedelta(days=90)
+
+
+def test_no_token_or_code_reaches_the_logs_even_at_debug_level(
+    live_server, make_client, issue_code, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    client = make_client()
+    issued = issue_code(client)
+    body = exchange(live_server, client, issued).json()
+    second = refresh(live_server, client, body["refresh_token"]).json()
+    app_level = app_token(live_server, client)
+    kinds = ("access_token", "refresh_token", "id_token")
+    secrets = [issued.code, client.secret, app_level]
+    secrets += [token[kind] for token in (body, second) for kind in kinds]
+    assert caplog.records  # the requests were logged at all
+    leaked = [s[:8] for s in secrets if s in caplog.text]
+    assert not leaked
