@@ -70,7 +70,7 @@ class ConsentRevoke(AppAPIView):
         )
         if consent is None:
             return Response({"error": "not_found"}, status=404)
-        if consent.status in (Consent.Status.ACTIVE, Consent.Status.REAUTH_REQUIRED):
+        if consent.status in Consent.REVOCABLE:
             lifecycle.end_consent(consent, reason="revoked_by_app_api")
         elif consent.status == Consent.Status.PENDING:
             return Response({"error": "consent_pending"}, status=409)

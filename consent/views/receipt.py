@@ -22,7 +22,9 @@ def receipt(request: HttpRequest) -> HttpResponse:
             {"title": "Receipt not found", "message": "This receipt link is not valid."},
             status=404,
         )
-    if request.method == "POST" and consent.status == Consent.Status.ACTIVE:
+    # A consent waiting for the patient to sign in at the payer again still holds
+    # cached data: the patient can revoke it as well as an active one.
+    if request.method == "POST" and consent.status in Consent.REVOCABLE:
         lifecycle.end_consent(consent, reason="revoked_by_patient")
         consent.refresh_from_db()
     return render(
@@ -34,5 +36,6 @@ def receipt(request: HttpRequest) -> HttpResponse:
             "payer": consent.payer,
             "shared": scope_rules.describe(consent.scope),
             "is_active": consent.status == Consent.Status.ACTIVE,
+            "revocable": consent.status in Consent.REVOCABLE,
         },
     )
