@@ -31,6 +31,11 @@ def split(scope: str | None) -> list[str]:
     return [s for s in (scope or "").split() if s]
 
 
+def normalize(scope: str | None) -> str:
+    """One space between scopes, each once, in the order requested (RFC 6749 §3.3)."""
+    return " ".join(dict.fromkeys(split(scope)))
+
+
 def is_known(scope: str) -> bool:
     return scope in CONTEXT_SCOPES or scope == APP_LEVEL_SCOPE or bool(RESOURCE_SCOPE.match(scope))
 

@@ -98,7 +98,7 @@ class App(models.Model):
             return ""
         if not scope_rules.all_permitted(self.scopes, scope):
             return None
-        return " ".join(dict.fromkeys(scope_rules.split(scope)))
+        return scope_rules.normalize(scope)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # Exact string match: not a prefix, no normalisation (RFC 9700 §4.1.3).

@@ -167,6 +167,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token: IssuedToken) -> Consent:
         return refresh_token.consent
 
+    def issue_token(self, user: Consent, refresh_token: IssuedToken) -> dict:
+        # The token's `scope` is what is granted, written once each (RFC 6749 §5.1),
+        # not the narrowing request as the client spelled it.
+        scope = scope_rules.normalize(self.request.payload.scope) or refresh_token.get_scope()
+        return self.generate_token(
+            user=user, scope=scope, include_refresh_token=self.INCLUDE_NEW_REFRESH_TOKEN
+        )
+
     def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
         """The old refresh token was marked used when claimed; its access token dies too."""
         IssuedToken.objects.filter(pk=refresh_token.pk).update(revoked_at=timezone.now())
