@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from consent import lifecycle
 from consent.models import App, AuthorizationFlow, Consent, PayerGrant
+from consent.oauth.params import describable
 from consent.secrets import digest, matches
 from payers import oauth_client
 
@@ -154,8 +155,11 @@ def complete_at_payer(request: HttpRequest, params) -> AuthorizationFlow:
     if not claimed:
         raise FlowError("This response from the health plan was already used.", flow)
     if params.get("error"):
-        denied = params.get("error") == "access_denied"
-        fail(flow, f"payer:{params.get('error')}"[:64], denied=denied)
+        error = params["error"]
+        denied = error == "access_denied"
+        # It arrives through the browser: kept only if it looks like an OAuth error code.
+        reason = f"payer:{error}"[:64] if describable(error) else "payer:malformed_error"
+        fail(flow, reason, denied=denied)
         message = (
             "You cancelled at your health plan."
             if denied
