@@ -1,4 +1,8 @@
-"""Patient-facing pages of the consent flow: thin views over `consent.flow`."""
+"""Patient-facing pages of the consent flow: thin views over `consent.flow`.
+
+Every page is `never_cache`: they are one browser's, and the page after Allow
+carries our authorization code in its "Continue" link.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consent import flow as flows
@@ -44,6 +49,7 @@ def _flow_context(flow: AuthorizationFlow) -> dict:
     }
 
 
+@never_cache
 @require_GET
 def start(request: HttpRequest, flow_id) -> HttpResponse:
     """Who is asking, and why."""
@@ -56,6 +62,7 @@ def start(request: HttpRequest, flow_id) -> HttpResponse:
     return render(request, "consent/start.html", context)
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def choose_payer(request: HttpRequest, flow_id) -> HttpResponse:
     """The payer picker (payers' partial); a POST of `payer=<slug>` goes to the payer."""
@@ -80,6 +87,7 @@ def choose_payer(request: HttpRequest, flow_id) -> HttpResponse:
     return render(request, "consent/choose_payer.html", context)
 
 
+@never_cache
 @require_GET
 def payer_callback(request: HttpRequest) -> HttpResponse:
     """/payers/callback: where every payer sends the patient back."""
@@ -90,6 +98,7 @@ def payer_callback(request: HttpRequest) -> HttpResponse:
     return redirect("consent:review", flow_id=flow.pk)
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def review(request: HttpRequest, flow_id) -> HttpResponse:
     """What will be shared, with whom, for how long; Allow or Deny."""
@@ -121,6 +130,7 @@ def review(request: HttpRequest, flow_id) -> HttpResponse:
     )
 
 
+@never_cache
 @require_POST
 def cancel(request: HttpRequest, flow_id) -> HttpResponse:
     """ "Cancel and go back": the app hears `access_denied`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from consent import lifecycle
@@ -12,6 +13,7 @@ from consent.models import Consent
 from consent.receipts import consent_for
 
 
+@never_cache  # the page is reached through a bearer link; no cache keeps a copy
 @require_http_methods(["GET", "POST"])
 def receipt(request: HttpRequest) -> HttpResponse:
     consent = consent_for(request.GET.get("t", ""))

@@ -212,3 +212,27 @@ def test_patient_forms_refuse_posts_without_csrf_token(live_server, make_client,
     assert AuthorizationFlow.objects.get().step == AuthorizationFlow.Step.REVIEW
     consent.refresh_from_db()
     assert consent.status == Consent.Status.PENDING
+
+
+def test_the_page_carrying_our_code_and_the_receipt_are_never_cached(
+    live_server, make_client, db_payer
+):
+    from tests.forms import submit
+
+    started = start(live_server, make_client())
+    payer = db_payer()
+    consent = Consent.objects.create(
+        app=AuthorizationFlow.objects.get().app, payer=payer, patient_id="pat-1"
+    )
+    AuthorizationFlow.objects.update(
+        step=AuthorizationFlow.Step.REVIEW, payer=payer, consent=consent
+    )
+    review = started.browser.get(f"{started.flow_url}review", timeout=10)
+    assert "no-store" in review.headers["Cache-Control"]
+    granted = submit(started.browser, review, button="Allow")
+    assert granted.status_code == 200 and "code=" in granted.text
+    assert "no-store" in granted.headers["Cache-Control"]
+    receipt_link = granted.text.split('">Your receipt</a>')[0].rsplit('href="', 1)[1]
+    receipt_link = receipt_link.replace("&amp;", "&")
+    receipt = requests.get(receipt_link, timeout=10)
+    assert receipt.status_code == 200 and "no-store" in receipt.headers["Cache-Control"]
