@@ -54,7 +54,7 @@ class FlowError(Exception):
 
 @dataclass(frozen=True)
 class Decision:
-    redirect_to: str
+    redirect_to: str | None  # None: a denial, and the app can no longer be sent back to
     consent: Consent
 
 
@@ -62,9 +62,15 @@ def callback_url() -> str:
     return f"{settings.PUBLIC_BASE_URL}/payers/callback"
 
 
-def back_to_app_url(flow: AuthorizationFlow, error: str = "access_denied") -> str:
-    """RFC 6749 §4.1.2.1 error redirect to the app's (already validated) redirect URI."""
+def back_to_app_url(flow: AuthorizationFlow, error: str = "access_denied") -> str | None:
+    """RFC 6749 §4.1.2.1 error redirect to the app's redirect URI, while it is still registered.
+
+    It was checked when the flow started; if an admin has since removed it (or
+    the app), it is no place to send the patient: None.
+    """
     params = flow.request_params
+    if not (flow.app.is_active and flow.app.check_redirect_uri(params["redirect_uri"])):
+        return None
     query = [("error", error)]
     if params.get("state"):
         query.append(("state", params["state"]))

@@ -116,7 +116,7 @@ def review(request: HttpRequest, flow_id) -> HttpResponse:
         flows.fail(flow, f"app:{error.error}")
         return failure_page(request, flows.FlowError("The app can no longer receive access."))
     if decision == "deny":
-        return redirect(outcome.redirect_to)
+        return _back_to_app(request, outcome.redirect_to)
     return render(
         request,
         "consent/granted.html",
@@ -139,4 +139,11 @@ def cancel(request: HttpRequest, flow_id) -> HttpResponse:
     except flows.FlowError as error:
         return failure_page(request, error)
     flows.fail(flow, "patient_cancelled", denied=True)
-    return redirect(flows.back_to_app_url(flow))
+    return _back_to_app(request, flows.back_to_app_url(flow))
+
+
+def _back_to_app(request: HttpRequest, url: str | None) -> HttpResponse:
+    if url:
+        return redirect(url)
+    message = "Nothing was shared. The app that asked can no longer be reached from here."
+    return failure_page(request, flows.FlowError(message))

@@ -206,3 +206,26 @@ def test_payer_token_error_with_odd_characters_is_a_clear_page(
     assert "payer refused: invalid_grant&lt;i&gt;x&lt;/i&gt;." in response.text
     consent = Consent.objects.get()
     assert consent.status == Consent.Status.FAILED and "\x00" not in consent.end_reason
+
+
+@pytest.mark.parametrize("change", ["redirect_uris", "is_active"])
+def test_cancel_never_sends_the_patient_to_a_redirect_uri_no_longer_registered(
+    live_server, make_client, change
+):
+    client = make_client()
+    started = start(live_server, client)
+    token = started.csrf_token()
+    if change == "redirect_uris":
+        client.app.redirect_uris = ["http://127.0.0.1:9/new-callback"]
+    else:
+        client.app.is_active = False
+    client.app.save()
+    response = started.browser.post(
+        f"{started.flow_url}cancel",
+        data={"csrfmiddlewaretoken": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "127.0.0.1:9/callback" not in response.text
+    assert AuthorizationFlow.objects.get().step == AuthorizationFlow.Step.FAILED
