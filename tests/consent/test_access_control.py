@@ -236,3 +236,17 @@ def test_the_page_carrying_our_code_and_the_receipt_are_never_cached(
     receipt_link = receipt_link.replace("&amp;", "&")
     receipt = requests.get(receipt_link, timeout=10)
     assert receipt.status_code == 200 and "no-store" in receipt.headers["Cache-Control"]
+
+
+def test_an_expired_code_is_invalid_grant(live_server, make_client, issue_code):
+    from consent.models import AuthorizationCode
+    from consent.oauth.grants import CODE_LIFETIME
+
+    client = make_client()
+    issued = issue_code(client)
+    code = AuthorizationCode.objects.get(consent=issued.consent)
+    assert code.expires_at - code.created_at <= CODE_LIFETIME <= timedelta(minutes=10)
+    AuthorizationCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = exchange(live_server, client, issued)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert not IssuedToken.objects.exists()
