@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, timedelta
 
 from authlib.common.encoding import json_dumps
@@ -30,6 +31,17 @@ ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
 
 def iso(dt) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def subject(consent: Consent) -> str:
+    """OpenID Connect Core §2 `sub`: unique within our issuer and never reassigned.
+
+    Patient ids are only unique within one payer ("123" at two plans is two
+    people), so `sub` is derived from both; it stays the same for the same
+    member of the same plan across consents. `fhirUser` names the FHIR id.
+    """
+    member = f"{consent.payer_id}:{consent.patient_id}".encode()
+    return hashlib.sha256(member).hexdigest()[:32]
 
 
 class DjangoRequest(OAuth2Request):
@@ -146,7 +158,7 @@ class AuthorizationServer(_AuthorizationServer):
         issued = int(now.timestamp())
         claims = {
             "iss": settings.PUBLIC_BASE_URL,
-            "sub": consent.patient_id,
+            "sub": subject(consent),
             "aud": client.client_id,
             "iat": issued,
             "exp": issued + lifetime,

@@ -316,3 +316,23 @@ def test_no_token_or_code_reaches_the_logs_even_at_debug_level(
     assert caplog.records  # the requests were logged at all
     leaked = [s[:8] for s in secrets if s in caplog.text]
     assert not leaked
+
+
+def test_id_token_sub_is_unique_across_payers_and_stable_within_one(
+    live_server, make_client, issue_code
+):
+    """The same patient id at two payers is two people (OpenID Connect Core §2 `sub`)."""
+    client = make_client()
+    first, second = issue_code(client, patient="123"), issue_code(client, patient="123")
+    assert first.consent.payer_id != second.consent.payer_id
+    subs = [
+        keys.verify(exchange(live_server, client, issued).json()["id_token"])["sub"]
+        for issued in (first, second)
+    ]
+    assert subs[0] != subs[1]
+    # Same member of the same payer, a later consent: the same `sub`.
+    again = issue_code(client, patient="123")
+    Consent.objects.filter(pk=again.consent.pk).update(payer=first.consent.payer)
+    claims = keys.verify(exchange(live_server, client, again).json()["id_token"])
+    assert claims["sub"] == subs[0]
+    assert claims["fhirUser"].endswith("/Patient/123")
