@@ -83,6 +83,7 @@ def start(request: HttpRequest, grant) -> AuthorizationFlow:
     data = grant.request.payload.data
     params = {k: data[k] for k in REQUEST_KEYS if data.get(k)}
     params["redirect_uri"] = grant.redirect_uri
+    params["scope"] = grant.request.scope  # as granted: each scope once (App.get_allowed_scope)
     binding = secrets.token_urlsafe(32)
     flow = AuthorizationFlow.objects.create(
         app=grant.request.client, request_params=params, session_binding=digest(binding)

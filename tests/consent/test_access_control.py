@@ -174,6 +174,12 @@ def test_token_scope_is_the_granted_scope(live_server, make_client, issue_code):
     issued = issue_code(client, scope="launch/patient offline_access patient/*.read patient/*.read")
     body = exchange(live_server, client, issued).json()
     assert body["scope"] == "launch/patient offline_access patient/*.read"
+    # What the patient saw and the consent records is that same scope.
+    started = start(live_server, client, scope="patient/*.read  launch/patient patient/*.read")
+    assert AuthorizationFlow.objects.get(pk=started.flow_id).request_params["scope"] == (
+        "patient/*.read launch/patient"
+    )
+    assert started.browser.get(started.flow_url, timeout=10).status_code == 200
     narrowed = token_request(
         live_server,
         client,
