@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from consent import lifecycle
 from consent.models import App, AuthorizationFlow, Consent, PayerGrant
+from consent.oauth.params import describable
 from consent.secrets import digest, matches
 from payers import oauth_client
 
@@ -53,7 +54,7 @@ class FlowError(Exception):
 
 @dataclass(frozen=True)
 class Decision:
-    redirect_to: str
+    redirect_to: str | None  # None: a denial, and the app can no longer be sent back to
     consent: Consent
 
 
@@ -61,9 +62,15 @@ def callback_url() -> str:
     return f"{settings.PUBLIC_BASE_URL}/payers/callback"
 
 
-def back_to_app_url(flow: AuthorizationFlow, error: str = "access_denied") -> str:
-    """RFC 6749 §4.1.2.1 error redirect to the app's (already validated) redirect URI."""
+def back_to_app_url(flow: AuthorizationFlow, error: str = "access_denied") -> str | None:
+    """RFC 6749 §4.1.2.1 error redirect to the app's redirect URI, while it is still registered.
+
+    It was checked when the flow started; if an admin has since removed it (or
+    the app), it is no place to send the patient: None.
+    """
     params = flow.request_params
+    if not (flow.app.is_active and flow.app.check_redirect_uri(params["redirect_uri"])):
+        return None
     query = [("error", error)]
     if params.get("state"):
         query.append(("state", params["state"]))
@@ -76,6 +83,7 @@ def start(request: HttpRequest, grant) -> AuthorizationFlow:
     data = grant.request.payload.data
     params = {k: data[k] for k in REQUEST_KEYS if data.get(k)}
     params["redirect_uri"] = grant.redirect_uri
+    params["scope"] = grant.request.scope  # as granted: each scope once (App.get_allowed_scope)
     binding = secrets.token_urlsafe(32)
     flow = AuthorizationFlow.objects.create(
         app=grant.request.client, request_params=params, session_binding=digest(binding)
@@ -154,8 +162,11 @@ def complete_at_payer(request: HttpRequest, params) -> AuthorizationFlow:
     if not claimed:
         raise FlowError("This response from the health plan was already used.", flow)
     if params.get("error"):
-        denied = params.get("error") == "access_denied"
-        fail(flow, f"payer:{params.get('error')}"[:64], denied=denied)
+        error = params["error"]
+        denied = error == "access_denied"
+        # It arrives through the browser: kept only if it looks like an OAuth error code.
+        reason = f"payer:{error}"[:64] if describable(error) else "payer:malformed_error"
+        fail(flow, reason, denied=denied)
         message = (
             "You cancelled at your health plan."
             if denied

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from consent.models import App, AuthorizationCode, Consent, IssuedToken
+from consent.models import App, AuthorizationCode, Consent, IssuedToken, PayerGrant
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,18 @@ def grant(consent: Consent, *, text_version: str = CONSENT_TEXT_VERSION) -> Cons
 
 @transaction.atomic
 def close_flow(consent: Consent, status: str, reason: str) -> Consent:
-    """A flow that never completed: `denied` or `failed` (no tokens exist yet)."""
+    """A flow that never completed: `denied` or `failed` (none of our tokens exist yet).
+
+    The payer's tokens may: the patient can deny on our review page after signing
+    in at the payer. Nothing will ever use them, so they are not kept.
+    """
     assert status in (Consent.Status.DENIED, Consent.Status.FAILED)
     updated = Consent.objects.filter(pk=consent.pk, status=Consent.Status.PENDING).update(
         status=status, ended_at=timezone.now(), end_reason=reason[:64]
     )
     consent.refresh_from_db()
     if updated:
+        PayerGrant.objects.filter(consent=consent).delete()
         consent.record(status, reason=reason[:200])
     return consent
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from consent.oauth.params import describable
+
 CONTEXT_SCOPES = frozenset({"launch/patient", "offline_access", "openid", "fhirUser"})
 # App-level tokens (client credentials) manage the app's own consents.
 APP_LEVEL_SCOPE = "consents"
@@ -29,12 +31,23 @@ def split(scope: str | None) -> list[str]:
     return [s for s in (scope or "").split() if s]
 
 
+def normalize(scope: str | None) -> str:
+    """One space between scopes, each once, in the order requested (RFC 6749 §3.3)."""
+    return " ".join(dict.fromkeys(split(scope)))
+
+
 def is_known(scope: str) -> bool:
     return scope in CONTEXT_SCOPES or scope == APP_LEVEL_SCOPE or bool(RESOURCE_SCOPE.match(scope))
 
 
 def unknown(scope: str | None) -> list[str]:
     return [s for s in split(scope) if not is_known(s)]
+
+
+def unknown_description(scope: str | None) -> str:
+    """`error_description` for unknown scopes; RFC 6749 §5.2 allows few characters in it."""
+    names = [s for s in unknown(scope) if describable(s)]
+    return f"Unknown scope: {' '.join(names)}" if names else "Unknown scope."
 
 
 def _permissions(action: str) -> set[str]:

@@ -69,13 +69,17 @@ def start_authorization(payer, redirect_uri: str) -> AuthorizationStart:
     return AuthorizationStart(url=url, state=state, code_verifier=verifier)
 
 
+def _printable(text: str, limit: int = 64) -> str:
+    """The payer's error code as printable ASCII: it is shown, stored and logged."""
+    return "".join(c for c in text if 0x20 <= ord(c) <= 0x7E)[:limit]
+
+
 def _call(fn, *args, **kwargs) -> dict:
     try:
         token = fn(*args, **kwargs)
     except OAuthError as exc:
-        raise PayerOAuthError(
-            f"the payer refused: {exc.error}", error=str(exc.error or "")
-        ) from None
+        error = _printable(str(exc.error or ""))
+        raise PayerOAuthError(f"the payer refused: {error}", error=error) from None
     except PayerHTTPError as exc:
         raise PayerOAuthError(f"the payer could not be reached: {exc.reason}") from None
     except (requests.RequestException, ValueError) as exc:

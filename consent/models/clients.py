@@ -81,6 +81,27 @@ class App(models.Model):
         self.webhook_secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
         return self.webhook_secret
 
+    def clean(self) -> None:
+        """Admin edits too: a list of exact redirect URIs of the allowed kinds, known scopes.
+
+        A plain string instead of a list would turn the exact match below into a
+        substring match; a `javascript:` URI would land in the "Continue" link.
+        """
+        from django.core.exceptions import ValidationError
+
+        from consent.apps_registry import validate_redirect_uri
+
+        uris = self.redirect_uris
+        if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+            raise ValidationError({"redirect_uris": "A JSON list of one or more URIs."})
+        try:
+            for uri in uris:
+                validate_redirect_uri(uri)
+        except ValidationError as exc:
+            raise ValidationError({"redirect_uris": exc.messages}) from None
+        if unknown := scope_rules.unknown(self.scopes):
+            raise ValidationError({"scopes": "Unknown scopes: " + " ".join(unknown)})
+
     def reaches_payer(self, payer) -> bool:
         """Test-mode apps reach only sandbox payers, live-mode apps only real ones."""
         return bool(payer.is_sandbox) == (self.mode == self.Mode.TEST)
@@ -98,11 +119,11 @@ class App(models.Model):
             return ""
         if not scope_rules.all_permitted(self.scopes, scope):
             return None
-        return " ".join(dict.fromkeys(scope_rules.split(scope)))
+        return scope_rules.normalize(scope)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # Exact string match: not a prefix, no normalisation (RFC 9700 §4.1.3).
-        return redirect_uri in self.redirect_uris
+        return isinstance(self.redirect_uris, list) and redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
         return matches(client_secret, self.client_secret_hash)

@@ -42,6 +42,8 @@ class Consent(models.Model):
         PURGED = "purged"
 
     ENDED = (Status.EXPIRED, Status.REVOKED, Status.DENIED, Status.FAILED)
+    # What the patient, the app or an admin can still revoke (data may be cached).
+    REVOCABLE = (Status.ACTIVE, Status.REAUTH_REQUIRED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     app = models.ForeignKey("consent.App", on_delete=models.PROTECT, related_name="consents")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import grants
@@ -35,8 +36,16 @@ def fhir_base_url() -> str:
 
 
 def aud_matches(aud: str | None) -> bool:
-    """`aud` is our FHIR base, with or without a trailing slash (DESIGN.md "Origins")."""
-    return bool(aud) and aud.rstrip("/") == fhir_base_url()
+    """`aud` is our FHIR base, with or without one trailing slash (DESIGN.md "Origins")."""
+    return aud in (fhir_base_url(), fhir_base_url() + "/")
+
+
+# RFC 7636 §4.2: an S256 challenge is BASE64URL(SHA256(verifier)) without padding,
+# always 43 characters (authlib accepts any 43-128 unreserved characters, so a
+# malformed challenge would make a code no verifier can redeem). The verifier's
+# 43*128unreserved (§4.1) is authlib's check; `consent.oauth.params` refuses the
+# trailing newline its `$` would let through.
+S256_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -51,6 +60,8 @@ class S256CodeChallenge(CodeChallenge):
             raise InvalidRequestError("PKCE is required: missing 'code_challenge'.")
         if data.get("code_challenge_method") != "S256":
             raise InvalidRequestError("PKCE 'code_challenge_method' must be 'S256'.")
+        if not S256_CHALLENGE.fullmatch(data["code_challenge"]):
+            raise InvalidRequestError("An S256 'code_challenge' is 43 base64url characters.")
         super().validate_code_challenge(grant, redirect_uri)
 
 
@@ -155,6 +166,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token: IssuedToken) -> Consent:
         return refresh_token.consent
+
+    def issue_token(self, user: Consent, refresh_token: IssuedToken) -> dict:
+        # The token's `scope` is what is granted, written once each (RFC 6749 §5.1),
+        # not the narrowing request as the client spelled it.
+        scope = scope_rules.normalize(self.request.payload.scope) or refresh_token.get_scope()
+        return self.generate_token(
+            user=user, scope=scope, include_refresh_token=self.INCLUDE_NEW_REFRESH_TOKEN
+        )
 
     def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
         """The old refresh token was marked used when claimed; its access token dies too."""

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, timedelta
 
 from authlib.common.encoding import json_dumps
 from authlib.integrations.django_oauth2.requests import DjangoOAuth2Payload
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from django.conf import settings
@@ -29,6 +31,17 @@ ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
 
 def iso(dt) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def subject(consent: Consent) -> str:
+    """OpenID Connect Core §2 `sub`: unique within our issuer and never reassigned.
+
+    Patient ids are only unique within one payer ("123" at two plans is two
+    people), so `sub` is derived from both; it stays the same for the same
+    member of the same plan across consents. `fhirUser` names the FHIR id.
+    """
+    member = f"{consent.payer_id}:{consent.patient_id}".encode()
+    return hashlib.sha256(member).hexdigest()[:32]
 
 
 class DjangoRequest(OAuth2Request):
@@ -69,9 +82,14 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_grant(grants.ClientCredentialsGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
+        self.register_client_auth_method("client_secret_basic", _client_secret_basic)
 
     # --- framework glue ----------------------------------------------------
     def query_client(self, client_id: str) -> App | None:
+        # Our client ids are URL-safe tokens; anything unprintable (NUL, which
+        # PostgreSQL refuses in a query) is simply no client.
+        if not client_id or not client_id.isprintable():
+            return None
         return App.objects.filter(client_id=client_id, is_active=True).first()
 
     def create_oauth2_request(self, request) -> OAuth2Request:
@@ -95,7 +113,7 @@ class AuthorizationServer(_AuthorizationServer):
 
     def validate_requested_scope(self, scope: str | None) -> None:
         if scope_rules.unknown(scope):
-            raise InvalidScopeError(f"Unknown scope: {' '.join(scope_rules.unknown(scope))}")
+            raise InvalidScopeError(scope_rules.unknown_description(scope))
 
     # --- tokens ------------------------------------------------------------
     def generate_bearer_token(
@@ -140,7 +158,7 @@ class AuthorizationServer(_AuthorizationServer):
         issued = int(now.timestamp())
         claims = {
             "iss": settings.PUBLIC_BASE_URL,
-            "sub": consent.patient_id,
+            "sub": subject(consent),
             "aud": client.client_id,
             "iat": issued,
             "exp": issued + lifetime,
@@ -163,6 +181,17 @@ class AuthorizationServer(_AuthorizationServer):
             scope=token.get("scope", ""),
             access_expires_at=timezone.now() + timedelta(seconds=token["expires_in"]),
         )
+
+
+def _client_secret_basic(query_client, request: OAuth2Request) -> App | None:
+    """RFC 6749 §2.3.1 HTTP Basic; credentials that are not UTF-8 authenticate no one.
+
+    authlib decodes the header strictly and lets UnicodeDecodeError through (a 500).
+    """
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except UnicodeDecodeError:
+        return None
 
 
 server = AuthorizationServer()

@@ -54,6 +54,9 @@ class ConsentList(AppAPIView):
         consents = Consent.objects.filter(app=request.auth.app).select_related("payer")
         status = request.query_params.get("status")
         if status:
+            if status not in Consent.Status.values:
+                body = {"error": "invalid_request", "error_description": "Unknown 'status'."}
+                return Response(body, status=400)
             consents = consents.filter(status=status)
         return Response({"consents": [consent_json(c) for c in consents.order_by("-created_at")]})
 
@@ -67,7 +70,7 @@ class ConsentRevoke(AppAPIView):
         )
         if consent is None:
             return Response({"error": "not_found"}, status=404)
-        if consent.status in (Consent.Status.ACTIVE, Consent.Status.REAUTH_REQUIRED):
+        if consent.status in Consent.REVOCABLE:
             lifecycle.end_consent(consent, reason="revoked_by_app_api")
         elif consent.status == Consent.Status.PENDING:
             return Response({"error": "consent_pending"}, status=409)

@@ -1,4 +1,8 @@
-"""Patient-facing pages of the consent flow: thin views over `consent.flow`."""
+"""Patient-facing pages of the consent flow: thin views over `consent.flow`.
+
+Every page is `never_cache`: they are one browser's, and the page after Allow
+carries our authorization code in its "Continue" link.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consent import flow as flows
@@ -44,6 +49,7 @@ def _flow_context(flow: AuthorizationFlow) -> dict:
     }
 
 
+@never_cache
 @require_GET
 def start(request: HttpRequest, flow_id) -> HttpResponse:
     """Who is asking, and why."""
@@ -56,13 +62,16 @@ def start(request: HttpRequest, flow_id) -> HttpResponse:
     return render(request, "consent/start.html", context)
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def choose_payer(request: HttpRequest, flow_id) -> HttpResponse:
     """The payer picker (payers' partial); a POST of `payer=<slug>` goes to the payer."""
     try:
         flow = flows.load(request, flow_id, step=AuthorizationFlow.Step.STARTED)
         if request.method == "POST":
-            payer = Payer.objects.filter(slug=request.POST.get("payer", "")).first()
+            slug = request.POST.get("payer", "")
+            # A slug is printable; NUL would make PostgreSQL refuse the query (a 500).
+            payer = Payer.objects.filter(slug=slug).first() if slug.isprintable() else None
             return redirect(flows.choose_payer(flow, payer))
     except flows.FlowError as error:
         return failure_page(request, error, status=403)
@@ -78,6 +87,7 @@ def choose_payer(request: HttpRequest, flow_id) -> HttpResponse:
     return render(request, "consent/choose_payer.html", context)
 
 
+@never_cache
 @require_GET
 def payer_callback(request: HttpRequest) -> HttpResponse:
     """/payers/callback: where every payer sends the patient back."""
@@ -88,6 +98,7 @@ def payer_callback(request: HttpRequest) -> HttpResponse:
     return redirect("consent:review", flow_id=flow.pk)
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def review(request: HttpRequest, flow_id) -> HttpResponse:
     """What will be shared, with whom, for how long; Allow or Deny."""
@@ -105,7 +116,7 @@ def review(request: HttpRequest, flow_id) -> HttpResponse:
         flows.fail(flow, f"app:{error.error}")
         return failure_page(request, flows.FlowError("The app can no longer receive access."))
     if decision == "deny":
-        return redirect(outcome.redirect_to)
+        return _back_to_app(request, outcome.redirect_to)
     return render(
         request,
         "consent/granted.html",
@@ -119,6 +130,7 @@ def review(request: HttpRequest, flow_id) -> HttpResponse:
     )
 
 
+@never_cache
 @require_POST
 def cancel(request: HttpRequest, flow_id) -> HttpResponse:
     """ "Cancel and go back": the app hears `access_denied`."""
@@ -127,4 +139,11 @@ def cancel(request: HttpRequest, flow_id) -> HttpResponse:
     except flows.FlowError as error:
         return failure_page(request, error)
     flows.fail(flow, "patient_cancelled", denied=True)
-    return redirect(flows.back_to_app_url(flow))
+    return _back_to_app(request, flows.back_to_app_url(flow))
+
+
+def _back_to_app(request: HttpRequest, url: str | None) -> HttpResponse:
+    if url:
+        return redirect(url)
+    message = "Nothing was shared. The app that asked can no longer be reached from here."
+    return failure_page(request, flows.FlowError(message))

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from consent import flow as flows
 from consent import smart_metadata
-from consent.oauth import keys
+from consent.oauth import keys, params
 from consent.oauth.server import server
 
 
@@ -20,25 +20,26 @@ def authorize(request: HttpRequest) -> HttpResponse:
     """RFC 6749 §4.1.1 authorization request, validated by authlib.
 
     Errors found before the redirect URI is trusted are shown to the patient;
-    after it, they go back to the app (RFC 6749 §4.1.2.1).
+    after it, they go back to the app (RFC 6749 §4.1.2.1). A malformed request
+    is shown to the patient: none of its values can be trusted, the redirect
+    URI included.
     """
+    malformed = params.problem(request)
+    if malformed:
+        return _error_page(request, malformed, "invalid_request")
     try:
         grant = server.get_consent_grant(request)
     except OAuth2Error as error:
         if error.redirect_uri:
             return server.handle_error_response(server.create_oauth2_request(request), error)
-        return render(
-            request,
-            "consent/error.html",
-            {
-                "title": "This link cannot be used",
-                "message": error.get_error_description() or error.error,
-                "error_code": error.error,
-            },
-            status=400,
-        )
+        return _error_page(request, error.get_error_description() or error.error, error.error)
     flow = flows.start(request, grant)
     return redirect("consent:start", flow_id=flow.pk)
+
+
+def _error_page(request: HttpRequest, message: str, error_code: str) -> HttpResponse:
+    context = {"title": "This link cannot be used", "message": message, "error_code": error_code}
+    return render(request, "consent/error.html", context, status=400)
 
 
 def _oauth_response(response: HttpResponse) -> HttpResponse:
@@ -47,22 +48,31 @@ def _oauth_response(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _client_api(request: HttpRequest, respond) -> HttpResponse:
+    """A token, introspection or revocation request: malformed ones end here."""
+    malformed = params.problem(request)
+    if malformed:
+        body = {"error": "invalid_request", "error_description": malformed}
+        return _oauth_response(JsonResponse(body, status=400))
+    return _oauth_response(respond(request))
+
+
 @csrf_exempt  # client-authenticated API, not a browser form
 @require_POST
 def token(request: HttpRequest) -> HttpResponse:
-    return _oauth_response(server.create_token_response(request))
+    return _client_api(request, server.create_token_response)
 
 
 @csrf_exempt
 @require_POST
 def introspect(request: HttpRequest) -> HttpResponse:
-    return _oauth_response(server.create_endpoint_response("introspection", request))
+    return _client_api(request, lambda r: server.create_endpoint_response("introspection", r))
 
 
 @csrf_exempt
 @require_POST
 def revoke(request: HttpRequest) -> HttpResponse:
-    return _oauth_response(server.create_endpoint_response("revocation", request))
+    return _client_api(request, lambda r: server.create_endpoint_response("revocation", r))
 
 
 @require_GET

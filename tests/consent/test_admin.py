@@ -56,3 +56,36 @@ def test_app_admin_rotates_the_client_secret(admin_browser, make_client):
     new_secret = message.split("new client secret ", 1)[1].split(" ", 1)[0]
     assert app.check_client_secret(new_secret)
     assert admin_browser.get("/admin/consent/app/", {"mode__exact": "test"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "redirect_uris",
+    [
+        '"http://127.0.0.1:9/callback"',  # a string: `in` would match any substring
+        '["javascript:alert(1)//"]',
+        '["http://app.example/callback"]',  # http only for loopback
+        '["http://127.0.0.1:9/cb#frag"]',
+        "[]",
+    ],
+)
+def test_app_admin_refuses_redirect_uris_that_are_not_a_list_of_exact_uris(
+    admin_browser, make_client, redirect_uris
+):
+    client = make_client()
+    app = client.app
+    form = {
+        "name": app.name,
+        "client_id": app.client_id,
+        "redirect_uris": redirect_uris,
+        "mode": app.mode,
+        "scopes": app.scopes,
+        "consent_policy": app.consent_policy,
+        "is_active": "on",
+    }
+    response = admin_browser.post(f"/admin/consent/app/{app.pk}/change/", form)
+    assert response.status_code == 200  # the form again, with the error
+    assert App.objects.get(pk=app.pk).redirect_uris == app.redirect_uris
+    good = {**form, "redirect_uris": '["https://app.example/callback"]'}
+    assert admin_browser.post(f"/admin/consent/app/{app.pk}/change/", good).status_code == 302
+    assert App.objects.get(pk=app.pk).redirect_uris == ["https://app.example/callback"]
+    assert not App(redirect_uris="http://127.0.0.1:9/callback").check_redirect_uri("/callback")

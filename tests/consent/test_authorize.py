@@ -41,6 +41,15 @@ def test_trailing_slash_aud_is_accepted(live_server, make_client):
     assert AuthorizationFlow.objects.count() == 1
 
 
+@pytest.mark.parametrize("suffix", ["/fhir//", "/FHIR", "/fhir/Patient", "/fhir?x=1", ""])
+def test_aud_must_be_our_fhir_base_exactly(live_server, make_client, suffix):
+    client = make_client()
+    params = authorize_params(client, pkce_pair()[1], aud=f"{live_server.url}{suffix}")
+    response = authorize(live_server, params)
+    assert query_of(response.headers["Location"])["error"] == "invalid_request"
+    assert_nothing_started()
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -50,6 +59,19 @@ def test_trailing_slash_aud_is_accepted(live_server, make_client):
         {"redirect_uri": "http://127.0.0.1:9/callback/extra"},  # a prefix match is no match
         {"redirect_uri": "http://127.0.0.1:9/callbac"},
         {"redirect_uri": "http://127.0.0.1:9/callback?x=1"},
+        # Exact string match: no normalisation of any kind (RFC 9700 §4.1.3).
+        {"redirect_uri": "HTTP://127.0.0.1:9/callback"},
+        {"redirect_uri": "http://127.0.0.1:9/Callback"},
+        {"redirect_uri": "http://127.0.0.1:9/callback/"},
+        {"redirect_uri": "http://127.0.0.1:9/callback#frag"},
+        {"redirect_uri": "http://user@127.0.0.1:9/callback"},
+        {"redirect_uri": "http://127.0.0.1:9@evil.example/callback"},
+        {"redirect_uri": "http://127.0.0.1:09/callback"},
+        {"redirect_uri": "http://127.0.0.1/callback"},
+        {"redirect_uri": "http://127.0.0.1:9/%63allback"},
+        {"redirect_uri": "http://127.0.0.1:9/callback%2F"},
+        {"redirect_uri": "http://127.0.0.1:9/callback/../callback"},
+        {"redirect_uri": " http://127.0.0.1:9/callback"},
     ],
 )
 def test_errors_before_the_redirect_uri_is_trusted_are_shown_to_the_patient(
@@ -69,6 +91,11 @@ def test_errors_before_the_redirect_uri_is_trusted_are_shown_to_the_patient(
         ({"code_challenge": None, "code_challenge_method": None}, "invalid_request"),
         ({"code_challenge_method": None}, "invalid_request"),
         ({"code_challenge_method": "plain"}, "invalid_request"),
+        # An S256 challenge is exactly 43 base64url characters (RFC 7636 §4.2).
+        ({"code_challenge": "A" * 44}, "invalid_request"),
+        ({"code_challenge": "A" * 128}, "invalid_request"),
+        ({"code_challenge": "A" * 42 + "~"}, "invalid_request"),
+        ({"code_challenge": "A" * 42}, "invalid_request"),
         ({"aud": "https://other.example/fhir"}, "invalid_request"),
         ({"aud": None}, "invalid_request"),
         ({"scope": "launch/patient patient/*.write"}, "invalid_scope"),

@@ -162,6 +162,8 @@ def test_patient_denies_on_our_review_page(live_server, make_client, sandbox):
         "state": started.params["state"],
     }
     assert Consent.objects.get().status == Consent.Status.DENIED
+    # The payer's tokens, obtained before the patient said no, are not kept.
+    assert not PayerGrant.objects.exists()
 
 
 def test_patient_denies_at_the_payer(live_server, make_client, sandbox):

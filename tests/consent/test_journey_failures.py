@@ -172,3 +172,60 @@ def test_payer_error_fails_the_consent_with_a_way_back(live_server, make_client,
     assert response.status_code == 400
     assert "reported a problem" in response.text and "Return to " in response.text
     assert Consent.objects.get().status == Consent.Status.FAILED
+
+
+@pytest.mark.parametrize("error", ["access\x00denied", "x" * 5000, 'bad"\\<b>error</b>\n'])
+def test_payer_error_with_odd_characters_is_a_clear_page(
+    live_server, make_client, unreachable_payer, error
+):
+    """The `error` at the callback comes from the browser: never a 500, never echoed raw."""
+    started, state = _at_payer(live_server, make_client, unreachable_payer)
+    response = callback(live_server, started, error=error, state=state)
+    assert response.status_code == 400 and "Return to " in response.text
+    assert "<b>error" not in response.text
+    consent = Consent.objects.get()
+    assert consent.status == Consent.Status.FAILED
+    assert "\x00" not in consent.end_reason
+
+
+def test_payer_token_error_with_odd_characters_is_a_clear_page(
+    live_server, make_client, unreachable_payer
+):
+    """The payer's own error text is shown, stored and logged: only printable ASCII of it."""
+    from tests.payers.misbehaving import MisbehavingServer, Reply
+
+    payer_server = MisbehavingServer().start()
+    try:
+        payer_server.script("/token", Reply(400, {"error": "invalid_grant\u0000<i>x</i>\u00e9"}))
+        started, state = _at_payer(live_server, make_client, unreachable_payer)
+        Payer.objects.update(token_url=f"{payer_server.url}/token")
+        response = callback(live_server, started, code="abc", state=state)
+    finally:
+        payer_server.stop()
+    assert response.status_code == 400 and "Return to " in response.text
+    assert "payer refused: invalid_grant&lt;i&gt;x&lt;/i&gt;." in response.text
+    consent = Consent.objects.get()
+    assert consent.status == Consent.Status.FAILED and "\x00" not in consent.end_reason
+
+
+@pytest.mark.parametrize("change", ["redirect_uris", "is_active"])
+def test_cancel_never_sends_the_patient_to_a_redirect_uri_no_longer_registered(
+    live_server, make_client, change
+):
+    client = make_client()
+    started = start(live_server, client)
+    token = started.csrf_token()
+    if change == "redirect_uris":
+        client.app.redirect_uris = ["http://127.0.0.1:9/new-callback"]
+    else:
+        client.app.is_active = False
+    client.app.save()
+    response = started.browser.post(
+        f"{started.flow_url}cancel",
+        data={"csrfmiddlewaretoken": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "127.0.0.1:9/callback" not in response.text
+    assert AuthorizationFlow.objects.get().step == AuthorizationFlow.Step.FAILED

@@ -50,6 +50,21 @@ def test_receipt_shows_the_consent_and_revokes_it(live_server, make_client, issu
     assert info == {"active": False}
 
 
+def test_patient_can_revoke_a_consent_waiting_for_reauthorization(
+    live_server, make_client, issue_code
+):
+    issued = issue_code(make_client())
+    Consent.objects.filter(pk=issued.consent.pk).update(status=Consent.Status.REAUTH_REQUIRED)
+    browser = requests.Session()
+    page = browser.get(receipt_url(issued.consent), timeout=10)
+    assert page.status_code == 200 and "sign in at your health plan again" in page.text
+    after = submit(browser, page, button="Revoke access")
+    assert after.status_code == 200 and "has ended" in after.text
+    issued.consent.refresh_from_db()
+    assert issued.consent.status == Consent.Status.REVOKED
+    assert issued.consent.end_reason == "revoked_by_patient"
+
+
 def test_tampered_receipt_link_is_not_found(live_server, make_client, issue_code):
     issued = issue_code(make_client())
     url = receipt_url(issued.consent)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 import requests
 
 from consent.models import Consent, IssuedToken
@@ -86,6 +89,22 @@ def test_wrong_verifier_is_invalid_grant_and_the_code_still_works(
     wrong = "x" * 60
     response = exchange(live_server, client, issued, code_verifier=wrong)
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert _no_tokens(issued.consent)
+    assert exchange(live_server, client, issued).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "verifier",
+    ["a" * 42, "a" * 129, "a" * 42 + "+", "a" * 42 + "=", "a" * 43 + "\n", "\u00e9" * 43],
+)
+def test_verifier_outside_rfc7636_syntax_is_invalid_request(
+    live_server, make_client, issue_code, verifier
+):
+    """RFC 7636 §4.1: code_verifier = 43*128unreserved; the code stays usable."""
+    client = make_client()
+    issued = issue_code(client)
+    response = exchange(live_server, client, issued, code_verifier=verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
     assert _no_tokens(issued.consent)
     assert exchange(live_server, client, issued).status_code == 200
 
@@ -280,3 +299,40 @@ def test_consent_policy_sets_how_long_the_consent_lasts(make_client, issue_code)
 
     now = continuous.granted_at
     assert consent_end_for(continuous.app, payer, now) - now == timedelta(days=90)
+
+
+def test_no_token_or_code_reaches_the_logs_even_at_debug_level(
+    live_server, make_client, issue_code, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    client = make_client()
+    issued = issue_code(client)
+    body = exchange(live_server, client, issued).json()
+    second = refresh(live_server, client, body["refresh_token"]).json()
+    app_level = app_token(live_server, client)
+    kinds = ("access_token", "refresh_token", "id_token")
+    secrets = [issued.code, client.secret, app_level]
+    secrets += [token[kind] for token in (body, second) for kind in kinds]
+    assert caplog.records  # the requests were logged at all
+    leaked = [s[:8] for s in secrets if s in caplog.text]
+    assert not leaked
+
+
+def test_id_token_sub_is_unique_across_payers_and_stable_within_one(
+    live_server, make_client, issue_code
+):
+    """The same patient id at two payers is two people (OpenID Connect Core §2 `sub`)."""
+    client = make_client()
+    first, second = issue_code(client, patient="123"), issue_code(client, patient="123")
+    assert first.consent.payer_id != second.consent.payer_id
+    subs = [
+        keys.verify(exchange(live_server, client, issued).json()["id_token"])["sub"]
+        for issued in (first, second)
+    ]
+    assert subs[0] != subs[1]
+    # Same member of the same payer, a later consent: the same `sub`.
+    again = issue_code(client, patient="123")
+    Consent.objects.filter(pk=again.consent.pk).update(payer=first.consent.payer)
+    claims = keys.verify(exchange(live_server, client, again).json()["id_token"])
+    assert claims["sub"] == subs[0]
+    assert claims["fhirUser"].endswith("/Patient/123")
