@@ -17,6 +17,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client.oauth2_session import OAuth2Auth, OAuth2ClientAuth
 from authlib.oauth2.client import OAuth2Client
 
+from payers.client_auth import ClientKeyMissing, authlib_client_auth
 from payers.http import PayerHTTPError, payer_session
 
 
@@ -43,12 +44,12 @@ class AuthorizationStart:
 
 
 def _client(payer, redirect_uri: str | None = None) -> _RequestsOAuth2Client:
-    secret = payer.client_secret or None
     return _RequestsOAuth2Client(
         session=payer_session(payer),
         client_id=payer.client_id,
-        client_secret=secret,
-        token_endpoint_auth_method="client_secret_basic" if secret else "none",
+        client_secret=payer.client_secret or None,
+        # client_secret_basic/post, none, or an RFC 7523 private-key JWT assertion
+        token_endpoint_auth_method=authlib_client_auth(payer),
         scope=payer.scopes,
         redirect_uri=redirect_uri,
         code_challenge_method="S256" if payer.supports_pkce else None,
@@ -82,6 +83,10 @@ def _call(fn, *args, **kwargs) -> dict:
         raise PayerOAuthError(f"the payer refused: {error}", error=error) from None
     except PayerHTTPError as exc:
         raise PayerOAuthError(f"the payer could not be reached: {exc.reason}") from None
+    except ClientKeyMissing:
+        raise PayerOAuthError(
+            "our private key for this payer is missing (manage.py payer_client_key)"
+        ) from None
     except (requests.RequestException, ValueError) as exc:
         raise PayerOAuthError(f"the payer's answer was unusable ({type(exc).__name__})") from None
     if not token.get("access_token"):

@@ -63,9 +63,17 @@ def start_worker(process_env) -> Iterator[Callable[..., Worker]]:
         worker.stop()
 
 
-@pytest.fixture(scope="session")
-def celery_worker(process_env) -> Iterator[Worker]:
-    """One worker for the whole session, for tests that only need work done."""
+@pytest.fixture
+def celery_worker(transactional_db, process_env) -> Iterator[Worker]:
+    """A worker for one test, on an emptied queue.
+
+    Per test, not per session: a worker left running would keep executing tasks
+    that later tests enqueue while pytest empties their tables (a deadlock in
+    PostgreSQL), and tasks queued by earlier tests name rows that are gone.
+    Requesting `transactional_db` first makes the worker stop before the flush.
+    """
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(TEST_QUEUE)
     worker = Worker(process_env, TEST_QUEUE).wait_ready()
     yield worker
     worker.stop()

@@ -10,13 +10,12 @@ from io import StringIO
 
 import pytest
 import requests
-from authlib.integrations.requests_client.oauth2_session import OAuth2Auth, OAuth2ClientAuth
-from authlib.oauth2.client import OAuth2Client
 from django.core.management import CommandError, call_command
 from django.db import connection
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from payers import oauth_client
 from payers.client_auth import (
     ASSERTION_TYPE,
     authlib_client_auth,
@@ -25,7 +24,6 @@ from payers.client_auth import (
     generate_client_key,
     public_jwk,
 )
-from payers.http import payer_session
 from payers.models import Payer
 from payers.sandbox.profiles import NAMED
 from payers.sandbox.seed import register_sandbox_payer
@@ -99,25 +97,26 @@ def test_private_key_is_encrypted_at_rest(keyed):
     assert "PRIVATE KEY" not in stored and stored
 
 
-def test_code_exchange_and_refresh_through_authlib_with_private_key_jwt(keyed, live_server):
-    """The call the OAuth client makes: authlib on payer_session + authlib_client_auth."""
+def test_code_exchange_and_refresh_through_our_oauth_client_with_private_key_jwt(
+    keyed, live_server
+):
+    """payers.oauth_client (authlib on payer_session) authenticates with our assertion."""
     code, verifier, redirect_uri = _code(keyed, live_server)
-    client = OAuth2Client(
-        session=payer_session(keyed),
-        client_id=keyed.client_id,
-        token_endpoint_auth_method=authlib_client_auth(keyed),
-        redirect_uri=redirect_uri,
-    )
-    client.client_auth_class = OAuth2ClientAuth
-    client.token_auth_class = OAuth2Auth
 
-    token = client.fetch_token(
-        keyed.token_url, grant_type="authorization_code", code=code, code_verifier=verifier
-    )
-    refreshed = client.refresh_token(keyed.token_url, refresh_token=token["refresh_token"])
+    token = oauth_client.exchange_code(keyed, code, verifier, redirect_uri)
+    refreshed = oauth_client.refresh(keyed, token["refresh_token"])
 
     assert token["patient"] == "74f20731-a639-40e1-b8fb-d0d739d53caf"
     assert refreshed["access_token"] != token["access_token"]
+
+
+def test_missing_private_key_is_a_readable_error(keyed, live_server):
+    code, verifier, redirect_uri = _code(keyed, live_server)
+    Payer.objects.filter(pk=keyed.pk).update(client_private_key="")
+    keyed.refresh_from_db()
+
+    with pytest.raises(oauth_client.PayerOAuthError, match=r"private key .* is missing"):
+        oauth_client.exchange_code(keyed, code, verifier, redirect_uri)
 
 
 def test_es384_keys_work_too(sandbox_server, live_server, django_db_blocker):
