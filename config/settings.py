@@ -218,5 +218,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # authlib logs whole token responses at DEBUG ("Issue token %r"): nothing
+        # secret is logged, LOG_LEVEL=DEBUG included, so it never goes below INFO.
+        "authlib": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
     },
 }

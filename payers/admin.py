@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.utils.html import format_html
@@ -55,8 +56,52 @@ class HealthFilter(admin.SimpleListFilter):
         return queryset
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders the stored value: a secret goes in, nothing comes back out."""
+
+    def format_value(self, value):
+        return ""
+
+
+class PayerAdminForm(forms.ModelForm):
+    """Our client secret and private key at the payer are write-only here.
+
+    A blank field keeps what is stored, so editing other fields of a payer never
+    needs (or shows) the secret.
+    """
+
+    SECRET_FIELDS = ("client_secret", "client_private_key")
+
+    class Meta:
+        model = Payer
+        fields = "__all__"  # noqa: DJ007 - the admin edits the whole directory entry
+        widgets = {
+            "client_secret": forms.PasswordInput(render_value=False),
+            "client_private_key": WriteOnlyTextarea(attrs={"rows": 4}),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.SECRET_FIELDS:
+            stored = bool(self.instance.pk and getattr(self.instance, name))
+            self.fields[name].required = False
+            self.fields[name].help_text = (
+                "Stored (encrypted). Leave blank to keep it; type a new value to replace it."
+                if stored
+                else "Not set. Stored encrypted; never shown again."
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.SECRET_FIELDS:
+            if not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
+
 @admin.register(Payer)
 class PayerAdmin(admin.ModelAdmin):
+    form = PayerAdminForm
     list_display = (
         "name",
         "slug",

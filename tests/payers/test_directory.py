@@ -156,3 +156,50 @@ def test_admin_lists_filters_and_disables(directory, admin_client):
     assert kansas.status == Payer.Status.DISABLED
     for health in ("ok", "failing", "unknown"):
         assert admin_client.get("/admin/payers/payer/", {"health": health}).status_code == 200
+
+
+def test_admin_never_shows_our_payer_secrets_and_keeps_them_when_left_blank(
+    directory, admin_client
+):
+    import json
+
+    from django.forms.models import model_to_dict
+
+    from payers.admin import PayerAdminForm
+
+    payer = Payer.objects.get(slug="kansas-medicaid")
+    payer.client_secret = "s3cret-at-the-payer"
+    payer.client_private_key = "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----"
+    payer.save()
+
+    page = admin_client.get(f"/admin/payers/payer/{payer.pk}/change/").content.decode()
+    assert "s3cret-at-the-payer" not in page
+    assert "BEGIN PRIVATE KEY" not in page
+    assert "Leave blank to keep it" in page
+
+    data = {
+        name: json.dumps(value) if isinstance(value, list | dict) else value
+        for name, value in model_to_dict(payer).items()
+        if value is not None
+    }
+    renamed = PayerAdminForm(
+        {
+            **data,
+            "client_secret": "",
+            "client_private_key": "",
+            "name": "Kansas Medicaid (KanCare)",
+        },
+        instance=payer,
+    )
+    assert renamed.is_valid(), renamed.errors
+    renamed.save()
+    payer.refresh_from_db()
+    assert payer.name == "Kansas Medicaid (KanCare)"
+    assert payer.client_secret == "s3cret-at-the-payer"
+    assert payer.client_private_key.startswith("-----BEGIN PRIVATE KEY-----")
+
+    replaced = PayerAdminForm({**data, "client_secret": "new-secret"}, instance=payer)
+    assert replaced.is_valid(), replaced.errors
+    replaced.save()
+    payer.refresh_from_db()
+    assert payer.client_secret == "new-secret"
