@@ -82,10 +82,9 @@ def click_through(browser: requests.Session, first_page: requests.Response, paye
     return link.replace("&amp;", "&")
 
 
-def test_fhirclient_standalone_launch_end_to_end(live_server, make_client, sandbox):
-    payer, login = sandbox
-    client = make_client()
-    smart = smart_client.FHIRClient(
+def _fhirclient(live_server, client) -> smart_client.FHIRClient:
+    """The official SMART Python client, configured as an app of ours would be."""
+    return smart_client.FHIRClient(
         settings={
             "app_id": client.client_id,
             "app_secret": client.secret,
@@ -94,6 +93,12 @@ def test_fhirclient_standalone_launch_end_to_end(live_server, make_client, sandb
             "scope": SCOPE,
         }
     )
+
+
+def test_fhirclient_standalone_launch_end_to_end(live_server, make_client, sandbox):
+    payer, login = sandbox
+    client = make_client()
+    smart = _fhirclient(live_server, client)
     authorize_url = smart.authorize_url  # discovered from /fhir/metadata (oauth-uris)
     assert authorize_url.startswith(f"{live_server.url}/oauth/authorize?")
     browser = requests.Session()
@@ -190,15 +195,7 @@ def _text_columns() -> list[tuple[str, str]]:
 def test_no_secret_is_stored_in_the_clear(live_server, make_client, sandbox):
     payer, login = sandbox
     client = make_client()
-    smart = smart_client.FHIRClient(
-        settings={
-            "app_id": client.client_id,
-            "app_secret": client.secret,
-            "api_base": f"{live_server.url}/fhir",
-            "redirect_uri": APP_REDIRECT,
-            "scope": SCOPE,
-        }
-    )
+    smart = _fhirclient(live_server, client)
     browser = requests.Session()
     url = click_through(browser, browser.get(smart.authorize_url, timeout=30), payer, login)
     smart.handle_callback(url)
