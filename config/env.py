@@ -14,7 +14,7 @@ import environ
 env = environ.Env()
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 class SettingsError(SystemExit):
