@@ -32,6 +32,16 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "payers" / "sandbox" / "data" / "fhir"
+# The non-EOB types the generated patient carries (beside one Patient).
+OTHER_TYPES = (
+    "Observation",
+    "Encounter",
+    "Condition",
+    "Procedure",
+    "Immunization",
+    "MedicationRequest",
+    "Coverage",
+)
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -66,15 +76,7 @@ def _cpcds_templates() -> tuple[list[dict], list[dict]]:
             r = entry["resource"]
             if r["resourceType"] == "ExplanationOfBenefit":
                 eobs.append(r)
-            elif r["resourceType"] in (
-                "Observation",
-                "Encounter",
-                "Condition",
-                "Procedure",
-                "Immunization",
-                "MedicationRequest",
-                "Coverage",
-            ):
+            elif r["resourceType"] in OTHER_TYPES:
                 others.append(r)
     return eobs, others
 
@@ -274,17 +276,7 @@ def main() -> None:
         f" {megabytes:.1f} MB; {os.cpu_count()} CPUs"
     )
 
-    for rtype in (
-        "ExplanationOfBenefit",
-        "Observation",
-        "Encounter",
-        "Condition",
-        "Procedure",
-        "Immunization",
-        "MedicationRequest",
-        "Coverage",
-        "Patient",
-    ):
+    for rtype in ("ExplanationOfBenefit", *OTHER_TYPES, "Patient"):
         validator(rtype)  # compile once, outside the timings (a worker does it at start)
 
     suffix = datetime.now(UTC).strftime("%H%M%S%f")

@@ -247,16 +247,21 @@ def _issue_tokens(
 ) -> dict[str, Any]:
     profile = QuirkProfile.from_dict(payer.profile)
     now = timezone.now()
-    access = secrets.token_urlsafe(32)
-    SandboxToken.objects.create(
-        client=client,
-        kind=SandboxToken.Kind.ACCESS,
-        token_hash=token_hash(access),
-        family=family,
-        patient_id=patient_id,
-        scope=scope,
-        expires_at=now + timedelta(seconds=profile.access_token_seconds),
-    )
+
+    def store(kind: str, lifetime: timedelta) -> str:
+        value = secrets.token_urlsafe(32)
+        SandboxToken.objects.create(
+            client=client,
+            kind=kind,
+            token_hash=token_hash(value),
+            family=family,
+            patient_id=patient_id,
+            scope=scope,
+            expires_at=now + lifetime,
+        )
+        return value
+
+    access = store(SandboxToken.Kind.ACCESS, timedelta(seconds=profile.access_token_seconds))
     body: dict[str, Any] = {
         "access_token": access,
         "token_type": "Bearer",
@@ -267,17 +272,7 @@ def _issue_tokens(
         body["patient"] = patient_id
     scopes = scope.split()
     if "offline_access" in scopes and profile.refresh:
-        value = secrets.token_urlsafe(32)
-        SandboxToken.objects.create(
-            client=client,
-            kind=SandboxToken.Kind.REFRESH,
-            token_hash=token_hash(value),
-            family=family,
-            patient_id=patient_id,
-            scope=scope,
-            expires_at=now + REFRESH_LIFETIME,
-        )
-        body["refresh_token"] = value
+        body["refresh_token"] = store(SandboxToken.Kind.REFRESH, REFRESH_LIFETIME)
     if "openid" in scopes:
         body["id_token"] = id_token(payer.slug, client.client_id, patient_id, nonce)
     return body
