@@ -32,6 +32,11 @@ class App(models.Model):
         TEST = "test", "Test (sandbox payers only)"
         LIVE = "live", "Live (real payers only)"
 
+    class SyncFrequency(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        MONTHLY = "monthly", "Monthly"
+
     class ConsentPolicy(models.TextChoices):
         ONE_TIME = "one_time", "One-time access for 24 hours"
         CONTINUOUS = "continuous", "Continuous access up to the payer's maximum"
@@ -50,6 +55,10 @@ class App(models.Model):
     scopes = models.TextField(default=default_scopes, help_text="Allowed scopes, space separated.")
     consent_policy = models.CharField(
         max_length=20, choices=ConsentPolicy.choices, default=ConsentPolicy.ONE_TIME
+    )
+    # How often beat re-syncs this app's continuous consents.
+    sync_frequency = models.CharField(
+        max_length=10, choices=SyncFrequency.choices, default=SyncFrequency.DAILY
     )
     webhook_url = models.URLField(blank=True)
     webhook_secret = EncryptedTextField(blank=True, editable=False)

@@ -49,6 +49,9 @@ class Consent(models.Model):
     app = models.ForeignKey("consent.App", on_delete=models.PROTECT, related_name="consents")
     payer = models.ForeignKey("payers.Payer", on_delete=models.PROTECT, related_name="consents")
     patient_id = models.CharField(max_length=64, blank=True)
+    # The app's own opaque reference for this consent (its user id, say), passed at
+    # /oauth/authorize and echoed in /api/consents, introspection and webhooks.
+    external_id = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     data_state = models.CharField(max_length=20, choices=DataState.choices, default=DataState.NONE)
     scope = models.TextField(blank=True)
