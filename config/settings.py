@@ -161,6 +161,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
 }
+# FHIR API requests per app per window (fhircache.ratelimit); 0 turns the limit off.
+FHIR_RATE_LIMIT_PER_WINDOW = get_int("FHIR_RATE_LIMIT_PER_WINDOW", 1200)
+FHIR_RATE_LIMIT_WINDOW = get_int("FHIR_RATE_LIMIT_WINDOW", 60, minimum=1)
 
 # --- Celery -----------------------------------------------------------------
 # Celery spells a unix-socket Redis `redis+socket://`; redis-py spells it `unix://`.
@@ -193,6 +196,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".local" / "celerybeat-schedule")
+# Webhook retries wait multiples of this (5 s, 30 s, 5 min, ... about a day in all).
+WEBHOOK_RETRY_BASE_S = get_int("WEBHOOK_RETRY_BASE_S", 5, minimum=1)
 
 # --- Logging ----------------------------------------------------------------
 LOG_FORMAT = get_choice("LOG_FORMAT", "text" if DEBUG else "json", ("text", "json"))

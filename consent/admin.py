@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.utils.html import format_html_join
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
 
 from consent import lifecycle
 from consent.models import App, Consent, ConsentEvent, Organization
@@ -74,6 +75,7 @@ class ConsentAdmin(admin.ModelAdmin):
         "end_reason",
         "created_at",
         "timeline",
+        "data_accesses",
     ]
     exclude = ["receipt_nonce"]
     inlines = [ConsentEventInline]
@@ -83,6 +85,18 @@ class ConsentAdmin(admin.ModelAdmin):
     def timeline(self, consent: Consent) -> str:
         return format_html_join(
             "\n", "<div>{} — {}</div>", ((e.at, e.kind) for e in consent.events.all())
+        )
+
+    @admin.display(description="data accesses")
+    def data_accesses(self, consent: Consent) -> str:
+        """Link to the FHIR API's audit filtered to this consent (fhircache owns it;
+        reversed by name so consent does not import fhircache)."""
+        try:
+            url = reverse("admin:fhircache_dataaccess_changelist")
+        except NoReverseMatch:
+            return "-"
+        return format_html(
+            '<a href="{}?consent__id__exact={}">FHIR API accesses</a>', url, consent.pk
         )
 
     @admin.action(description="Revoke selected consents (ends every token now)")

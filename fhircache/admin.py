@@ -6,7 +6,7 @@ import orjson
 from django.contrib import admin
 from django.utils.html import format_html
 
-from fhircache.models import QuarantinedResource
+from fhircache.models import DataAccess, QuarantinedResource
 
 
 @admin.register(QuarantinedResource)
@@ -49,4 +49,36 @@ class QuarantinedResourceAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DataAccess)
+class DataAccessAdmin(admin.ModelAdmin):
+    """The FHIR API's data-access audit (read-only). The consent admin links here
+    filtered to one consent (`?consent__id__exact=<id>`)."""
+
+    list_display = (
+        "at",
+        "interaction",
+        "resource_type",
+        "result_count",
+        "status",
+        "app",
+        "consent",
+        "request_id",
+        "duration_ms",
+    )
+    list_filter = ("interaction", "status", "resource_type", "app")
+    search_fields = ("request_id", "consent__id")
+    date_hierarchy = "at"
+    list_select_related = ("app", "consent")
+    show_full_result_count = False  # a count(*) of a large audit table on every page
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -77,3 +77,8 @@ class QuarantinedResource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type}/{self.source_id} (quarantined)"
+
+
+from fhircache.access_log import DataAccess  # noqa: E402 - the FHIR API's audit rows
+
+__all__ = ["CachedResource", "DataAccess", "QuarantinedResource"]
