@@ -117,17 +117,20 @@ def load_resources(
     *,
     source: SourceInfo,
     full_sync: bool = False,
+    guard: bool = False,
 ) -> LoadResult:
     """Load resources and/or Bundles (each Bundle one page) for one consent.
 
     Dicts passed in are normalized in place (the loader owns them). With
     `full_sync`, `resources` is everything the payer has for the consent: rows
     not in it are deleted afterwards, and dangling references are reported.
+    With `guard` (the ETL's syncs) every page first checks, in its transaction,
+    that the consent is still open (`repository.ConsentClosed` otherwise).
     """
     result = LoadResult()
     seen: set[tuple[str, str]] = set()
     pages = _pages(resources)
-    with PageWriter(consent) as writer:
+    with PageWriter(consent, guard=guard) as writer:
         while True:
             with _collector_paused():
                 entries, broken, may_hold_nul = next(pages, (None, None, True))

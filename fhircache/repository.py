@@ -39,6 +39,31 @@ class StoredResource:
         return f"{self.resource_type}/{self.resource_id}"
 
 
+class ConsentClosed(Exception):
+    """The consent ended or is being purged: a sync must write nothing more for it."""
+
+
+# A page may be written only while its consent can still be served (DESIGN.md "States").
+_OPEN_STATUSES = ("active", "reauth_required")
+_CLOSED_DATA_STATES = ("purging", "purged")
+
+
+def _check_consent_open(raw, consent_id: uuid.UUID) -> None:
+    """Inside the page's transaction: share-lock the consent row and check it is open.
+
+    FOR SHARE conflicts with the FOR UPDATE that `consent.lifecycle.end_consent`
+    takes, so a revocation either commits before this page (which then sees it
+    and writes nothing) or waits until the page is committed.
+    """
+    raw.execute(
+        "SELECT status, data_state FROM consent_consent WHERE id = %s FOR SHARE", (consent_id,)
+    )
+    found = raw.fetchone()
+    if found is None or found[0] not in _OPEN_STATUSES or found[1] in _CLOSED_DATA_STATES:
+        state = f"{found[0]}/{found[1]}" if found else "gone"
+        raise ConsentClosed(f"consent {consent_id} is {state}; nothing more is written for it")
+
+
 @dataclass(frozen=True)
 class SaveStats:
     created: int
@@ -110,16 +135,26 @@ def row_values(r: NormalizedResource) -> tuple:
 
 
 def save_page(
-    consent, resources: Sequence[NormalizedResource], quarantined: Sequence[QuarantinedItem] = ()
+    consent,
+    resources: Sequence[NormalizedResource],
+    quarantined: Sequence[QuarantinedItem] = (),
+    *,
+    guard: bool = True,
 ) -> SaveStats:
     """Upsert one page in one transaction: COPY into a staging table, then one
-    INSERT … ON CONFLICT that bumps the version only when the content changed."""
+    INSERT … ON CONFLICT that bumps the version only when the content changed.
+
+    With `guard` (syncs) the consent must still be open, else `ConsentClosed`
+    is raised and nothing is written; direct loads (load_bundle, fixtures with
+    pending consents) pass `guard=False`."""
     consent_id = _consent_id(consent)
     latest = {(r.resource_type, r.resource_id): r for r in resources}  # last one wins
     # psycopg's own cursor for COPY; its errors still reach callers as
     # django.db errors, like those of every other repository function
     with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
+        if guard:
+            _check_consent_open(raw, consent_id)
         raw.execute(_STAGING)
         with raw.copy("COPY fhircache_staging FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_STAGING_TYPES)

@@ -39,8 +39,9 @@ class WriteTotals:
 class PageWriter:
     """A context manager: `submit` pages in order; leaving waits for all of them."""
 
-    def __init__(self, consent) -> None:
+    def __init__(self, consent, *, guard: bool = False) -> None:
         self.consent = consent
+        self.guard = guard
         self.totals = WriteTotals()
         self._error: BaseException | None = None
         self._queue: queue.Queue | None = None
@@ -51,7 +52,9 @@ class PageWriter:
             self._thread.start()
 
     def _save(self, page: PageResult) -> None:
-        self.totals.add(repository.save_page(self.consent, page.resources, page.quarantined))
+        self.totals.add(
+            repository.save_page(self.consent, page.resources, page.quarantined, guard=self.guard)
+        )
 
     def _run(self) -> None:
         from django.db import connection as thread_connection
