@@ -17,4 +17,6 @@ app.conf.beat_schedule = {
     # SMART discovery of every payer that is due (daily when healthy, backoff when failing);
     # by hand: `manage.py discover_payers --due`.
     "payers-discover-due": {"task": "payers.discover_due_payers", "schedule": 15 * 60},
+    # Webhook deliveries whose backoff outgrew a Celery countdown (consent.webhooks).
+    "consent-deliver-due-webhooks": {"task": "consent.deliver_due_webhooks", "schedule": 60},
 }

@@ -110,3 +110,6 @@ class ConsentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+from consent import admin_webhooks  # noqa: E402,F401 - the webhook delivery log

@@ -6,4 +6,11 @@ class ConsentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from consent import checks  # noqa: F401 - registers the system checks
+        from consent import (
+            checks,  # noqa: F401 - registers the system checks
+            lifecycle_tasks,  # noqa: F401 - registers the lifecycle tasks
+            webhooks,
+        )
+        from payers.signals import payer_status_changed
+
+        payer_status_changed.connect(webhooks.payer_status_changed, dispatch_uid="consent.webhooks")

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from payers.http import PayerHTTPError, payer_session
 from payers.models import Payer
+from payers.signals import health_of, send_if_changed
 
 logger = logging.getLogger("payers.discovery")
 
@@ -103,6 +104,7 @@ def discover(payer: Payer) -> bool:
     except Exception as exc:  # a bug or a truly odd answer must not stop a run over all payers
         logger.exception("discovery of %s crashed", payer.slug)
         return _record_failure(payer, f"unexpected error: {type(exc).__name__}")
+    was = health_of(payer.last_discovery_ok)
     payer.discovery_document = document
     for key, field in _ENDPOINT_FIELDS.items():
         if _url(document.get(key)):
@@ -112,11 +114,13 @@ def discover(payer: Payer) -> bool:
     payer.last_discovery_error = ""
     payer.discovery_failures = 0
     payer.save()
+    send_if_changed(payer, was, "healthy")
     return True
 
 
 def _record_failure(payer: Payer, reason: str) -> bool:
     logger.info("discovery of %s failed: %s", payer.slug, reason)
+    was = health_of(payer.last_discovery_ok)
     Payer.objects.filter(pk=payer.pk).update(
         last_discovery_at=timezone.now(),
         last_discovery_ok=False,
@@ -124,6 +128,7 @@ def _record_failure(payer: Payer, reason: str) -> bool:
         discovery_failures=F("discovery_failures") + 1,
     )
     payer.refresh_from_db()
+    send_if_changed(payer, was, "failing")
     return False
 
 

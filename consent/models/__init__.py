@@ -4,6 +4,7 @@ from consent.models.clients import App, Organization
 from consent.models.consents import Consent, ConsentEvent, PayerGrant
 from consent.models.flows import AuthorizationFlow
 from consent.models.tokens import AuthorizationCode, IssuedToken, SigningKey
+from consent.models.webhooks import WebhookDelivery
 
 __all__ = [
     "App",
@@ -15,4 +16,5 @@ __all__ = [
     "Organization",
     "PayerGrant",
     "SigningKey",
+    "WebhookDelivery",
 ]

@@ -1,0 +1,24 @@
+"""Celery tasks of the consent lifecycle and webhooks. Thin: ids in, services called.
+
+Registered from `ConsentConfig.ready()` (Celery autodiscovers only `tasks.py`).
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from consent import webhooks
+
+
+@shared_task(name="consent.deliver_webhook", acks_late=True, ignore_result=True)
+def deliver_webhook(delivery_id: str) -> None:
+    webhooks.deliver(delivery_id)
+
+
+@shared_task(name="consent.deliver_due_webhooks", ignore_result=True)
+def deliver_due_webhooks() -> int:
+    """Beat: deliveries whose (long) backoff has passed go back to the workers."""
+    due = webhooks.due_deliveries()
+    for delivery_id in due:
+        deliver_webhook.delay(str(delivery_id))
+    return len(due)
