@@ -6,7 +6,6 @@ an ended consent fails here the moment the consent ends.
 
 from __future__ import annotations
 
-from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from consent.models import IssuedToken
@@ -14,19 +13,19 @@ from consent.secrets import digest
 
 
 def authenticate(access_token: str) -> IssuedToken | None:
-    """The live token row for `access_token`, or None (unknown, expired, revoked, consent ended)."""
+    """The live token row for `access_token`, or None (unknown, expired, revoked, consent ended).
+
+    "Live" is `IssuedToken.objects.live_access()`, the definition introspection
+    and the authlib grants use too.
+    """
     if not access_token:
         return None
-    row = (
-        IssuedToken.objects.select_related("consent", "app", "consent__payer")
-        .filter(access_token_hash=digest(access_token), revoked_at__isnull=True)
+    return (
+        IssuedToken.objects.live_access()
+        .select_related("consent", "app", "consent__payer")
+        .filter(access_token_hash=digest(access_token))
         .first()
     )
-    if row is None or row.access_expires_at <= timezone.now() or not row.app.is_active:
-        return None
-    if row.consent is not None and not row.consent.is_usable:
-        return None
-    return row
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):

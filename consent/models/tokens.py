@@ -34,6 +34,28 @@ class AuthorizationCode(models.Model):
         return self.scope
 
 
+class IssuedTokenQuerySet(models.QuerySet):
+    def live(self) -> IssuedTokenQuerySet:
+        """Tokens that may still be honoured: the one definition (see `IssuedToken.is_live`).
+
+        Not revoked, the app still active, and either no consent (client
+        credentials) or a consent that is active and not past its end. Whether
+        the access part expired or the refresh part was used is per kind.
+        """
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True, app__is_active=True).filter(
+            models.Q(consent__isnull=True)
+            | models.Q(consent__status="active")
+            & (models.Q(consent__expires_at__isnull=True) | models.Q(consent__expires_at__gt=now))
+        )
+
+    def live_access(self) -> IssuedTokenQuerySet:
+        return self.live().filter(access_expires_at__gt=timezone.now())
+
+    def live_refresh(self) -> IssuedTokenQuerySet:
+        return self.live().filter(refresh_token_hash__isnull=False, refresh_used_at__isnull=True)
+
+
 class IssuedToken(models.Model):
     """An access token and (maybe) its refresh token; only their digests are stored.
 
@@ -55,11 +77,21 @@ class IssuedToken(models.Model):
     refresh_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = IssuedTokenQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["consent"])]
 
     def __str__(self) -> str:
         return f"{self.grant_type} token of {self.app_id} (consent {self.consent_id})"
+
+    def is_live(self, kind: str = "access_token") -> bool:
+        """The row-level twin of `IssuedTokenQuerySet.live_access` / `live_refresh`."""
+        if self.is_revoked():
+            return False
+        if kind == "refresh_token":
+            return bool(self.refresh_token_hash) and self.refresh_used_at is None
+        return self.access_expires_at > timezone.now()
 
     # --- authlib TokenMixin -------------------------------------------------
     def check_client(self, client) -> bool:
@@ -75,8 +107,11 @@ class IssuedToken(models.Model):
         return self.access_expires_at <= timezone.now()
 
     def is_revoked(self) -> bool:
-        return self.revoked_at is not None or (
-            self.consent is not None and not self.consent.is_usable
+        """Dead whatever its kind: revoked, app deactivated, or consent no longer usable."""
+        return (
+            self.revoked_at is not None
+            or not self.app.is_active
+            or (self.consent is not None and not self.consent.is_usable)
         )
 
     def get_user(self):

@@ -26,16 +26,6 @@ def find_token(token_string: str) -> tuple[IssuedToken | None, str]:
     return row, "access_token" if row.access_token_hash == h else "refresh_token"
 
 
-def is_active(row: IssuedToken, kind: str) -> bool:
-    if row.revoked_at is not None:
-        return False
-    if row.consent is not None and not row.consent.is_usable:
-        return False
-    if kind == "refresh_token":
-        return row.refresh_used_at is None
-    return row.access_expires_at > timezone.now()
-
-
 class IntrospectionEndpoint(_IntrospectionEndpoint):
     """RFC 7662: active, scope, client_id, exp, patient, consent_id, consent_expires_at."""
 
@@ -52,7 +42,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return token.check_client(client)
 
     def create_introspection_payload(self, token: IssuedToken | None) -> dict:
-        if token is None or not is_active(token, token.presented_as):
+        if token is None or not token.is_live(token.presented_as):
             return {"active": False}
         from consent.oauth.server import iso
 

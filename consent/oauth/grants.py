@@ -46,6 +46,10 @@ def aud_matches(aud: str | None) -> bool:
 # 43*128unreserved (§4.1) is authlib's check; `consent.oauth.params` refuses the
 # trailing newline its `$` would let through.
 S256_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
+# Stored as they came and echoed exactly (id_token `nonce`, the consent's
+# `external_id`), so longer ones are refused rather than cut.
+MAX_NONCE = 255
+MAX_EXTERNAL_ID = 255
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -79,6 +83,13 @@ class SmartLaunchRules:
             raise InvalidScopeError("Request at least one patient/... resource scope.")
         if scope_rules.APP_LEVEL_SCOPE in scope_rules.split(grant.request.scope):
             raise InvalidScopeError("'consents' is for client-credentials tokens only.")
+        if len(payload.data.get("nonce") or "") > MAX_NONCE:
+            raise InvalidRequestError(f"'nonce' may be at most {MAX_NONCE} characters.")
+        external_id = payload.data.get("external_id") or ""
+        if len(external_id) > MAX_EXTERNAL_ID or not external_id.isprintable():
+            raise InvalidRequestError(
+                f"'external_id' is at most {MAX_EXTERNAL_ID} printable characters."
+            )
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -94,22 +105,24 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             scope=request.scope or "",
             code_challenge=data["code_challenge"],
             code_challenge_method=data["code_challenge_method"],
-            nonce=(data.get("nonce") or "")[:255],
+            nonce=data.get("nonce") or "",  # at most 255 characters (SmartLaunchRules)
             expires_at=timezone.now() + CODE_LIFETIME,
         )
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
         # Bound to the client: another client's code is simply not found.
-        return (
+        row = (
             AuthorizationCode.objects.select_related("consent")
-            .filter(
-                code_hash=digest(code),
-                app=client,
-                used_at__isnull=True,
-                expires_at__gt=timezone.now(),
-            )
+            .filter(code_hash=digest(code), app=client)
             .first()
         )
+        if row is None:
+            return None
+        if row.used_at is not None:
+            self._end_on_replay(row)
+        if row.expires_at <= timezone.now():
+            return None
+        return row
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Consent:
         # Claim the code only now, after PKCE passed; the conditional UPDATE makes a
@@ -117,12 +130,25 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         claimed = AuthorizationCode.objects.filter(
             pk=authorization_code.pk, used_at__isnull=True
         ).update(used_at=timezone.now())
+        if not claimed:
+            self._end_on_replay(authorization_code)
         consent = authorization_code.consent
-        if not claimed or not consent.is_usable:
-            raise InvalidGrantError("The code was already used or its consent has ended.")
+        if not consent.is_usable:
+            raise InvalidGrantError("The consent of this code has ended.")
         # The token generator only sees the consent; the nonce of this code rides along.
         consent.oidc_nonce = authorization_code.nonce
         return consent
+
+    def _end_on_replay(self, authorization_code: AuthorizationCode):
+        """RFC 6749 §4.1.2: a code used twice revokes what it issued (RFC 9700 §4.2.4).
+
+        A consent has exactly one code, so what the code issued is every token of
+        the consent: it ends, as it does on refresh-token reuse.
+        """
+        from consent.lifecycle import end_consent
+
+        end_consent(authorization_code.consent, reason="authorization_code_replay")
+        raise InvalidGrantError("The code was already used; the tokens it issued are revoked.")
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Already claimed in `authenticate_user`; kept for the audit trail."""
@@ -145,7 +171,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError()
         if token.refresh_used_at is not None:
             self._end_on_reuse(token)
-        if not token.consent.is_usable or token.revoked_at is not None:
+        if token.is_revoked():  # the one definition of a live token (IssuedToken.is_live)
             raise InvalidGrantError("The consent of this refresh token has ended.")
         self._validate_token_scope(token)
         claimed = IssuedToken.objects.filter(pk=token.pk, refresh_used_at__isnull=True).update(

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from consent import flow as flows
 from consent import smart_metadata
-from consent.oauth import keys, params
+from consent.oauth import client_auth, keys, params
 from consent.oauth.server import server
 
 
@@ -50,7 +50,7 @@ def _oauth_response(response: HttpResponse) -> HttpResponse:
 
 def _client_api(request: HttpRequest, respond) -> HttpResponse:
     """A token, introspection or revocation request: malformed ones end here."""
-    malformed = params.problem(request)
+    malformed = params.problem(request) or client_auth.second_method(request)
     if malformed:
         body = {"error": "invalid_request", "error_description": malformed}
         return _oauth_response(JsonResponse(body, status=400))
