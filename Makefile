@@ -11,12 +11,12 @@ SERVICES := $(BIN)/python -m config.devservices run --
 export DEBUG ?= 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test lint services-down browser clean
+.PHONY: install run test lint services-down browser js clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,quickstart]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,7 +28,7 @@ run: install
 	  python manage.py migrate --noinput && python manage.py seed_demo && \
 	  exec honcho start $$(grep -v "^release:" Procfile | cut -d: -f1 | tr "\n" " ")'
 
-test: install browser
+test: install browser js
 	$(SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -42,6 +42,12 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	      || echo "warning: could not install chromium; browser tests will be skipped"; \
 	  else echo "note: chromium not found and apt unavailable; browser tests will be skipped"; fi; }
+
+# The SMART JS client tests (tests/js) need node and npm; skipped without them.
+js:
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/js --no-audit --no-fund --silent; \
+	else echo "note: npm not found; the JS client tests will be skipped"; fi
 
 services-down: install
 	$(BIN)/python -m config.devservices down

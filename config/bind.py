@@ -8,7 +8,11 @@ import os
 import sys
 from urllib.parse import urlsplit
 
-DEFAULTS = {"PUBLIC_BASE_URL": "http://127.0.0.1:8000", "SANDBOX_BASE_URL": "http://localhost:8001"}
+DEFAULTS = {
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "SANDBOX_BASE_URL": "http://localhost:8001",
+    "QUICKSTART_BASE_URL": "http://localhost:8002",
+}
 
 
 def bind_for(url: str) -> str:

@@ -51,6 +51,40 @@ def seed_demo_app():
     return app, created
 
 
+QUICKSTART_CLIENT_ID = "payerbridge-quickstart"
+# The same development-only default as examples/quickstart/app.py (which must
+# not import this project); set QUICKSTART_WEBHOOK_SECRET for both elsewhere.
+QUICKSTART_DEV_WEBHOOK_SECRET = "whsec_cGF5ZXJicmlkZ2UtcXVpY2tzdGFydC1kZXYtb25seSE="  # noqa: S105
+
+
+def seed_quickstart_app(base_url: str | None = None):
+    """The quickstart example app (examples/quickstart/): a test-mode public PKCE client.
+
+    Its redirect URI and webhook URL follow QUICKSTART_BASE_URL on every run,
+    so moving the quickstart to another port needs only a re-seed.
+    """
+    from consent.models import App, Organization
+
+    base = base_url or env.str("QUICKSTART_BASE_URL", default="http://localhost:8002")
+    base = base.rstrip("/")
+    org, _ = Organization.objects.get_or_create(name="Payerbridge Demo")
+    app, created = App.objects.get_or_create(
+        client_id=QUICKSTART_CLIENT_ID,
+        defaults={
+            "name": "Payerbridge Quickstart",
+            "organization": org,
+            "purpose": "Shows your claims and what your plan paid, to demonstrate Payerbridge.",
+            "mode": App.Mode.TEST,
+        },
+    )
+    app.redirect_uris = [f"{base}/callback"]
+    app.webhook_url = f"{base}/webhooks"
+    app.webhook_secret = env.str("QUICKSTART_WEBHOOK_SECRET", default=QUICKSTART_DEV_WEBHOOK_SECRET)
+    app.full_clean(exclude=["client_secret_hash", "webhook_secret"])
+    app.save()
+    return app, created
+
+
 class Command(BaseCommand):
     help = "Create (or keep) the demo superuser and demo data; safe to run repeatedly."
 
@@ -75,3 +109,9 @@ class Command(BaseCommand):
             f"&code_challenge_method=S256"
         )
         seed_payer_network(self.stdout.write)
+        quickstart, created = seed_quickstart_app()
+        self.stdout.write(
+            f"Quickstart app ({'created' if created else 'already present'}): public PKCE client "
+            f"client_id={quickstart.client_id!r}, redirect URI {quickstart.redirect_uris[0]}, "
+            f"webhooks to {quickstart.webhook_url}"
+        )
