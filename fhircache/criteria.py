@@ -17,12 +17,13 @@ class Token:
 
     param: str
     values: tuple[tuple[str | None, str | None], ...]
+    negate: bool = False  # `:not`: resources with no matching value (missing ones too)
 
 
 @dataclass(frozen=True)
 class Reference:
     param: str
-    targets: tuple[str, ...]  # "Type/id"
+    targets: tuple[str, ...]  # "Type/id", or a bare "id" for a target of any type
 
 
 DateOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "sa", "eb", "ap"]
@@ -60,4 +61,30 @@ class LastUpdated:
     high: str
 
 
-Criterion = Token | Reference | Date | String | Id | LastUpdated
+@dataclass(frozen=True)
+class Missing:
+    """`param:missing=true|false`: whether the resource has no indexed value for it."""
+
+    param: str
+    kind: Literal["token", "reference", "date", "string"]
+    missing: bool
+
+
+@dataclass(frozen=True)
+class Links:
+    """Resources holding a local reference to any of `targets` ("Type/id"), through any
+    element (for `_revinclude=Type:*`)."""
+
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sort:
+    """One `_sort` key: `_id`, `_lastUpdated` or an indexed parameter of `kind`."""
+
+    param: str
+    kind: Literal["token", "reference", "date", "string"] | None = None
+    descending: bool = False
+
+
+Criterion = Token | Reference | Date | String | Id | LastUpdated | Missing | Links

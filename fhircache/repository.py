@@ -18,7 +18,7 @@ from django.db import connection, transaction
 
 from fhircache import criteria as c
 from fhircache.normalize.pipeline import NormalizedResource, QuarantinedItem
-from fhircache.search_sql import conditions, holds_nul
+from fhircache.search_sql import conditions, holds_nul, keyset_condition, order_keys
 
 TABLE = "fhircache_resource"
 _COLUMNS = "resource_type, resource_id, version, last_updated, content, links, refs"
@@ -299,6 +299,59 @@ def search(
             else (last.last_updated, last.resource_type, last.resource_id)
         )
     return Page(rows, next_after)
+
+
+@dataclass(frozen=True)
+class SortedPage:
+    rows: list[StoredResource]
+    positions: list[tuple]  # each row's sort key values (JSON-safe), for paging links
+    more: bool  # whether rows exist beyond this page in the direction read
+
+
+def find(
+    consent,
+    resource_type: str,
+    criteria: Sequence[c.Criterion] = (),
+    sort: Sequence[c.Sort] = (),
+    *,
+    position: Sequence | None = None,
+    backward: bool = False,
+    limit: int = 50,
+) -> SortedPage:
+    """One page of one consent's matches in `_sort` order, keyset-paged.
+
+    The order ends in (type, id), so it is total and a row's sort values
+    (`positions`) identify its place: pass a row's position back to read the
+    rows after it, or before it with `backward` (rows still come in sort order).
+    """
+    params: list = [_consent_id(consent)]
+    where = conditions(resource_type, criteria, params)
+    keys = order_keys(sort)
+    if position is not None:
+        where.append(keyset_condition(keys, position, params, backward=backward))
+    selected = ", ".join(f"{expression} AS k{i}" for i, (expression, _, _) in enumerate(keys))
+    order = ", ".join(
+        f"k{i} {'DESC' if descending != backward else 'ASC'}"
+        for i, (_, descending, _) in enumerate(keys)
+    )
+    params.append(limit + 1)
+    sql = (
+        f"SELECT {_COLUMNS}, {selected} FROM {TABLE} r WHERE {' AND '.join(where)}"
+        f" ORDER BY {order} LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    more = len(fetched) > limit
+    fetched = fetched[:limit]
+    if backward:
+        fetched.reverse()
+    width = len(_COLUMNS.split(","))
+    rows = [_row(v[:width]) for v in fetched]
+    positions = [
+        tuple(k.isoformat() if isinstance(k, datetime) else k for k in v[width:]) for v in fetched
+    ]
+    return SortedPage(rows, positions, more)
 
 
 def count(consent, resource_type: str | None, criteria: Sequence[c.Criterion] = ()) -> int:

@@ -8,6 +8,7 @@ Pure functions: they build SQL text and append the bound values to `params`;
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import astuple, replace
 
@@ -55,7 +56,15 @@ def _date_condition(
 
 
 # the field of each criterion kind that holds its OR-ed alternatives
-_ALTERNATIVES = {c.Id: "ids", c.Reference: "targets", c.Token: "values", c.String: "values"}
+_ALTERNATIVES = {
+    c.Id: "ids",
+    c.Reference: "targets",
+    c.Token: "values",
+    c.String: "values",
+    c.Links: "targets",
+}
+# the index array of each parameter kind
+_ARRAYS = {"token": "r.tokens", "reference": "r.refs", "date": "r.dates", "string": "r.strings"}
 
 
 def _without_nul(criterion: c.Criterion) -> c.Criterion | None:
@@ -71,9 +80,20 @@ def _without_nul(criterion: c.Criterion) -> c.Criterion | None:
 
 
 def _where(criterion: c.Criterion, params: list) -> str:
+    negated = isinstance(criterion, c.Token) and criterion.negate
     criterion = _without_nul(criterion)
     if criterion is None:
-        return "FALSE"
+        return "TRUE" if negated else "FALSE"
+    if isinstance(criterion, c.Missing):
+        params.append(criterion.param)
+        exists = (
+            f"EXISTS (SELECT 1 FROM unnest({_ARRAYS[criterion.kind]}) x"
+            " WHERE split_part(x, E'\\t', 1) = %s)"
+        )
+        return f"NOT {exists}" if criterion.missing else exists
+    if isinstance(criterion, c.Links):
+        params.append(list(criterion.targets))
+        return "r.links && %s::text[]"
     if isinstance(criterion, c.Id):
         params.append(list(criterion.ids))
         return "r.resource_id = ANY(%s)"
@@ -110,10 +130,22 @@ def _where(criterion: c.Criterion, params: list) -> str:
                 params.append(code)
             alternatives.append(" AND ".join(conds))
         ors = " OR ".join(f"({a})" for a in alternatives)
-        return f"EXISTS (SELECT 1 FROM unnest(r.tokens) t WHERE {ors})"
+        found = f"EXISTS (SELECT 1 FROM unnest(r.tokens) t WHERE {ors})"
+        return f"NOT {found}" if criterion.negate else found
     if isinstance(criterion, c.Reference):
-        params.append([f"{criterion.param}{SEP}{t}" for t in criterion.targets])
-        return "r.refs && %s::text[]"
+        typed = [t for t in criterion.targets if "/" in t]
+        bare = [t for t in criterion.targets if "/" not in t]
+        parts = []
+        if typed:
+            params.append([f"{criterion.param}{SEP}{t}" for t in typed])
+            parts.append("r.refs && %s::text[]")
+        if bare:  # `patient=123`: a target of any type with that id
+            params.extend([criterion.param, bare])
+            parts.append(
+                "EXISTS (SELECT 1 FROM unnest(r.refs) x WHERE split_part(x, E'\\t', 1) = %s"
+                " AND split_part(x, '/', 2) = ANY(%s))"
+            )
+        return "(" + " OR ".join(parts) + ")"
     if isinstance(criterion, c.String):
         for value in criterion.values:
             norm = normalize_string(value)
@@ -139,3 +171,68 @@ def conditions(
     for criterion in criteria:
         where.append(_where(criterion, params))
     return where
+
+
+# --- sorting and keyset paging -----------------------------------------------------
+
+_PARAM_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,63}$", re.IGNORECASE)
+# which part of an index entry a kind sorts on (date: the low end ascending, the
+# high end descending, FHIR R4 §3.1.1.5.4)
+_SORT_PART = {"token": 3, "reference": 2, "string": 2}
+TIEBREAK = (("r.resource_type", False), ("r.resource_id", False))
+
+
+def sort_expression(key: c.Sort) -> str:
+    """The SQL value one `_sort` key orders by; rows without a value sort as ''.
+
+    Parameter names come from the searchparams table and are checked here
+    before being written into the SQL text as literals.
+    """
+    if key.param == "_id":
+        return "r.resource_id"
+    if key.param == "_lastUpdated":
+        return "r.last_updated"
+    if key.kind not in _ARRAYS or not _PARAM_NAME.match(key.param):
+        raise ValueError(f"cannot sort on {key!r}")
+    if key.kind == "date":
+        part, pick = (3, "max") if key.descending else (2, "min")
+    else:
+        part, pick = _SORT_PART[key.kind], "max" if key.descending else "min"
+    return (
+        f"COALESCE((SELECT {pick}(split_part(x, E'\\t', {part})) FROM unnest({_ARRAYS[key.kind]}) x"
+        f" WHERE split_part(x, E'\\t', 1) = '{key.param}'), '')"
+    )
+
+
+def order_keys(sort: Sequence[c.Sort]) -> list[tuple[str, bool, str]]:
+    """(expression, descending, placeholder) per key, ending in the unique (type, id)."""
+    keys: list[tuple[str, bool, str]] = []
+    for key in sort:
+        expression = sort_expression(key)
+        cast = "%s::timestamptz" if key.param == "_lastUpdated" else "%s"
+        if all(expression != k[0] for k in keys):
+            keys.append((expression, key.descending, cast))
+    for expression, descending in TIEBREAK:
+        if all(expression != k[0] for k in keys):
+            keys.append((expression, descending, "%s"))
+    return keys
+
+
+def keyset_condition(
+    keys: Sequence[tuple[str, bool, str]], position: Sequence, params: list, *, backward: bool
+) -> str:
+    """Rows strictly after `position` in the order of `keys` (before it when `backward`).
+
+    Written as an OR of prefixes so keys may mix directions:
+    (k1 > v1) OR (k1 = v1 AND k2 < v2) OR ...
+    """
+    ors = []
+    for i, (expression, descending, cast) in enumerate(keys):
+        ands = []
+        for prior, _, prior_cast in keys[:i]:
+            ands.append(f"{prior} = {prior_cast}")
+        later = descending == backward  # ascending forward, or descending backward
+        ands.append(f"{expression} {'>' if later else '<'} {cast}")
+        ors.append("(" + " AND ".join(ands) + ")")
+        params.extend([*position[:i], position[i]])
+    return "(" + " OR ".join(ors) + ")"

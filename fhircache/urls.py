@@ -1,3 +1,22 @@
-from django.urls import path  # noqa: F401
+"""The FHIR API's routes: explicit, under /fhir, no trailing slashes and no redirects.
 
-urlpatterns: list = []
+Operation routes go above the catch-all, which answers every other /fhir path
+with a 404 OperationOutcome.
+"""
+
+from django.urls import path, re_path
+
+from fhircache.api.base import UnknownRoute
+from fhircache.api.metadata import Metadata
+from fhircache.api.read import Read
+
+TYPE = r"(?P<resource_type>[A-Z][A-Za-z]{1,63})"
+ID = r"(?P<resource_id>[A-Za-z0-9\-.]{1,64})"
+
+app_name = "fhir"
+
+urlpatterns = [
+    path("fhir/metadata", Metadata.as_view(), name="metadata"),
+    re_path(rf"^fhir/{TYPE}/{ID}$", Read.as_view(), name="read"),
+    re_path(r"^fhir(?:/.*)?$", UnknownRoute.as_view(), name="unknown"),
+]

@@ -88,8 +88,3 @@ def smart_configuration(request: HttpRequest) -> JsonResponse:
 @require_GET
 def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
     return JsonResponse(smart_metadata.authorization_server_metadata())
-
-
-@require_GET
-def fhir_metadata(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(smart_metadata.capability_statement(), content_type="application/fhir+json")
