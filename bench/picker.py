@@ -72,7 +72,11 @@ def populate() -> None:
 
 def bare_sql(query: str) -> list[str]:
     """The same rows as the picker, written by hand against the same indexes."""
-    where, params = ["status <> 'disabled'"], []
+    where = [
+        "status <> 'disabled'",
+        "NOT (patient_access_unconfirmed AND patient_access_verified_at IS NULL)",
+    ]
+    params: list[str] = []
     for text, code in _terms(query):
         if code:
             where.append("states @> %s::jsonb")
@@ -82,7 +86,9 @@ def bare_sql(query: str) -> list[str]:
             params.append(f"%{text}%")
     sql = (
         "SELECT slug, name, brand, aliases, states, lines_of_business, status, is_sandbox, "
-        "fhir_base_url FROM payers_payer WHERE " + " AND ".join(where) + " ORDER BY "
+        "fhir_base_url, published_status, go_live_date FROM payers_payer WHERE "
+        + " AND ".join(where)
+        + " ORDER BY "
         "status, name, slug LIMIT 50"
     )
     with connection.cursor() as cursor:

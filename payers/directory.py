@@ -4,7 +4,8 @@ Matching runs on `Payer.search_text` (lower-cased name, brand, aliases and
 states) with `LIKE '%term%'`, which PostgreSQL answers from the GIN trigram
 index `payer_search_trgm` (pg_trgm); a state (code or full name) matches
 `states` through its GIN index. Every term must match; disabled payers never
-show; active payers come first.
+show, nor do APIs no source calls Patient Access until an admin verifies them
+(`Payer.is_offered`); active payers come first.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ PICKER_FIELDS = (
     "status",
     "is_sandbox",
     "fhir_base_url",
+    "published_status",
+    "go_live_date",
+    "patient_access_unconfirmed",
+    "patient_access_verified_at",
 )
 _STATE_PATTERN = re.compile(
     r"\b(" + "|".join(sorted(map(re.escape, STATE_NAMES), key=len, reverse=True)) + r")\b"
@@ -53,7 +58,9 @@ def _terms(query: str) -> list[tuple[str, str | None]]:
 
 
 def search_queryset(query: str, *, sandbox: bool | None = None) -> QuerySet[Payer]:
-    payers = Payer.objects.exclude(status=Payer.Status.DISABLED)
+    payers = Payer.objects.exclude(status=Payer.Status.DISABLED).exclude(
+        patient_access_unconfirmed=True, patient_access_verified_at__isnull=True
+    )
     if sandbox is not None:
         payers = payers.filter(is_sandbox=sandbox)
     for text, code in _terms(query):

@@ -7,6 +7,7 @@ never special-cases a payer by name. Field names are a cross-area contract
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import urlsplit
 
 from django.contrib.postgres.indexes import GinIndex
@@ -101,9 +102,26 @@ class Payer(models.Model):
     )
     quirks = models.JSONField(default=dict, blank=True)
 
+    class PublishedStatus(models.TextChoices):
+        """The API's status as its publisher states it (CMS's SMA directory)."""
+
+        ACTIVE = "active", "Active"
+        IN_DEVELOPMENT = "in_development", "In development"
+        NOT_YET_STARTED = "not_yet_started", "Not yet started"
+        OFFLINE = "offline", "Offline"
+
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_CONNECTED)
     is_sandbox = models.BooleanField(default=False)
     source = models.CharField(max_length=500, blank=True)
+    # Every endpoint known for this plan, its base first: {"url", "key", "kind"
+    # (patient_access, formulary, provider_directory, sandbox), "sources", ...}.
+    endpoints = models.JSONField(default=list, blank=True)
+    published_status = models.CharField(max_length=20, choices=PublishedStatus.choices, blank=True)
+    go_live_date = models.DateField(null=True, blank=True)
+    # No source says this base is a Patient Access API (e.g. a plan tenant on an EHR
+    # vendor's consumer host): patients never see it until an admin verifies it.
+    patient_access_unconfirmed = models.BooleanField(default=False)
+    patient_access_verified_at = models.DateTimeField(null=True, blank=True)
 
     last_discovery_at = models.DateTimeField(null=True, blank=True)
     last_discovery_ok = models.BooleanField(null=True)
@@ -155,8 +173,29 @@ class Payer(models.Model):
         return {o for o in map(origin_of, urls) if o}
 
     @property
+    def is_offered(self) -> bool:
+        """Shown to patients at all: not an unconfirmed API an admin has yet to verify."""
+        return not self.patient_access_unconfirmed or self.patient_access_verified_at is not None
+
+    @property
+    def is_live(self) -> bool:
+        """Not offline or before go-live by its publisher's word."""
+        if self.published_status and self.published_status != self.PublishedStatus.ACTIVE:
+            return False
+        return self.go_live_date is None or self.go_live_date <= date.today()
+
+    @property
+    def availability_note(self) -> str:
+        """Why a plan is not yet available, as its publisher says ("" when nothing to say)."""
+        if self.is_live:
+            return ""
+        label = self.get_published_status_display() if self.published_status else "Not live"
+        when = f", go-live {self.go_live_date:%b %-d, %Y}" if self.go_live_date else ""
+        return f"{label}{when}"
+
+    @property
     def is_selectable(self) -> bool:
-        return self.status == self.Status.ACTIVE
+        return self.status == self.Status.ACTIVE and self.is_offered and self.is_live
 
     @property
     def lines_of_business_display(self) -> str:

@@ -6,16 +6,21 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from payers.importer import load_entries, read_fixture
+from payers.importer import load_entries, patient_access_endpoints, read_fixture
 from payers.models import Payer
 from payers.sandbox.seed import sandbox_info, seed_sandbox_payers
 
 
 def seed_payer_network(write: Callable[[str], object]) -> None:
     """The real directory (shipped fixture, no network) and the sandbox payers; prints both."""
-    created, updated = load_entries(read_fixture())
+    entries = read_fixture()
+    created, updated = load_entries(entries)
     real = Payer.objects.filter(is_sandbox=False).count()
-    write(f"Payer directory: {real} real payer endpoints ({created} new, {updated} refreshed)")
+    endpoints = sum(len(patient_access_endpoints(e.endpoints)) for e in entries)
+    write(
+        f"Payer directory: {real} real payers, {endpoints} Patient Access endpoints "
+        f"({created} new, {updated} refreshed)"
+    )
     payers = seed_sandbox_payers(settings.SANDBOX_BASE_URL, settings.PUBLIC_BASE_URL)
     write(
         f"Sandbox payers: {len(payers)} on {settings.SANDBOX_BASE_URL}; "
