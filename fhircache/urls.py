@@ -9,6 +9,7 @@ from django.urls import path, re_path
 from fhircache.api.base import UnknownRoute
 from fhircache.api.metadata import Metadata
 from fhircache.api.read import Read
+from fhircache.api.search import Search
 
 TYPE = r"(?P<resource_type>[A-Z][A-Za-z]{1,63})"
 ID = r"(?P<resource_id>[A-Za-z0-9\-.]{1,64})"
@@ -17,6 +18,12 @@ app_name = "fhir"
 
 urlpatterns = [
     path("fhir/metadata", Metadata.as_view(), name="metadata"),
+    re_path(rf"^fhir/{TYPE}$", Search.as_view(), name="search"),
+    re_path(
+        rf"^fhir/{TYPE}/_search$",
+        Search.as_view(http_method_names=["get", "post", "options"]),
+        name="search-post",
+    ),
     re_path(rf"^fhir/{TYPE}/{ID}$", Read.as_view(), name="read"),
     re_path(r"^fhir(?:/.*)?$", UnknownRoute.as_view(), name="unknown"),
 ]
