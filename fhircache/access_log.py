@@ -9,24 +9,22 @@ the consent, the interaction, the resource type, how many resources were
 returned, the HTTP status, the time and the request id (which joins the row to
 the access log line of the same request).
 
-Writing: `record()` buffers rows on the request; `attach()` hands them to the
-response, which inserts them in one statement when the server closes it, i.e.
-after the last byte went to the client (`HttpResponseBase.close()` runs its
-resource closers before `request_finished`, so the connection is still there).
-The read path itself never waits for the audit insert.
+Writing: `recorder` is a `fhircache.api.access` recorder (registered in
+`FhircacheConfig.ready`). It turns the request's `AccessRecord` into rows and
+hands them to the response, which inserts them in one statement when the server
+closes it, i.e. after the last byte went to the client
+(`HttpResponseBase.close()` runs its resource closers before `request_finished`,
+so the database connection is still there). No client waits for the insert.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.db import DatabaseError, models
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
-
-_BUFFER = "_pb_access_records"
 
 
 class DataAccess(models.Model):
@@ -69,57 +67,32 @@ class DataAccess(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.interaction} {self.resource_type} {self.status}"
 
 
-@dataclass(frozen=True)
-class Who:
-    """The caller of an access, from its bearer token."""
-
-    app_id: int | None
-    consent_id: object | None  # UUID
-
-    @classmethod
-    def of_token(cls, token) -> Who:
-        return cls(getattr(token, "app_id", None), getattr(token, "consent_id", None))
-
-
-def record(
-    request,
-    who: Who,
-    interaction: str,
-    *,
-    status: int,
-    resource_type: str = "",
-    count: int = 0,
-    duration_ms: int | None = None,
-) -> None:
-    """Buffer one access row on the request (written by `attach`'s closer)."""
-    row = DataAccess(
-        at=timezone.now(),
-        app_id=who.app_id,
-        consent_id=who.consent_id,
-        interaction=interaction[:32],
-        resource_type=(resource_type or "")[:64],
-        result_count=max(0, int(count)),
-        status=status,
-        request_id=str(getattr(request, "request_id", ""))[:128],
-        duration_ms=duration_ms,
-    )
-    buffer = getattr(request, _BUFFER, None)
-    if buffer is None:
-        buffer = []
-        setattr(request, _BUFFER, buffer)
-    buffer.append(row)
+def rows_of(record) -> list[DataAccess]:
+    """The audit rows of one request's `fhircache.api.access.AccessRecord`: its
+    own, then one per child (the entries of a batch)."""
+    now = timezone.now()
+    rows = []
+    for r in (record, *record.children):
+        rows.append(
+            DataAccess(
+                at=now,
+                app_id=r.app_id or record.app_id,
+                consent_id=r.consent_id or record.consent_id,
+                interaction=(r.interaction or "")[:32],
+                resource_type=(r.resource_type or "")[:64],
+                result_count=max(0, int(r.count or 0)),
+                status=r.status or record.status,
+                request_id=(record.request_id or "")[:128],
+                duration_ms=r.duration_ms,
+            )
+        )
+    return rows
 
 
-def pending(request) -> list[DataAccess]:
-    return getattr(request, _BUFFER, None) or []
-
-
-def attach(request, response) -> None:
-    """Have the response write the request's buffered rows once it is closed."""
-    rows = pending(request)
-    if not rows:
-        return
-    setattr(request, _BUFFER, [])
+def recorder(request, record, response) -> None:
+    """`fhircache.api.access` recorder: the rows are written when the response is
+    closed (after its last byte), in one INSERT."""
+    rows = rows_of(record)
     response._resource_closers.append(lambda: flush(rows))
 
 

@@ -7,7 +7,8 @@ Over it the API answers 429 with issue code `throttled` and the
 until the window opens again, as in the IETF RateLimit header draft), so a
 client can tell "slow down" from "still syncing" (429 `transient`).
 
-One INCR+EXPIRE round trip per request, pipelined. A Redis outage lets requests
+`gate` plugs this into the FHIR API (`fhircache.api.access`). One INCR+EXPIRE
+round trip per request, pipelined. A Redis outage lets requests
 through (logged): the limit protects capacity, it does not guard data.
 """
 
@@ -21,6 +22,8 @@ from functools import cache
 
 import redis
 from django.conf import settings
+
+from fhircache.api.outcome import FhirError
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +54,14 @@ def window_count(limit: int, window: int, used: int, now: float) -> Quota:
     return Quota(limit, max(0, limit - used), reset, used <= limit)
 
 
-def take(app_id: object) -> Quota | None:
+def take(app_key: str | None) -> Quota | None:
     """Count one request of the app; None when no limit applies (off, or Redis down)."""
     limit = settings.FHIR_RATE_LIMIT_PER_WINDOW
     window = settings.FHIR_RATE_LIMIT_WINDOW
-    if limit <= 0 or app_id is None:
+    if limit <= 0 or not app_key:
         return None
     now = time.time()
-    key = f"payerbridge:fhir-rate:{app_id}:{int(now // window)}"
+    key = f"payerbridge:fhir-rate:{app_key}:{int(now // window)}"
     try:
         pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)
         pipe.incr(key)
@@ -68,3 +71,23 @@ def take(app_id: object) -> Quota | None:
         log.warning("FHIR API rate limiter unavailable: %s", type(exc).__name__)
         return None
     return window_count(limit, window, used, now)
+
+
+def gate(request, record) -> None:
+    """`fhircache.api.access` gate: count the request, refuse it over the limit.
+
+    The headers go on every answer of a limited app (errors included)."""
+    app = getattr(record.token, "app", None)
+    # keyed by client_id: unique for good, where a row id may be reused by another database
+    quota = take(getattr(app, "client_id", None) or record.app_id)
+    if quota is None:
+        return
+    record.headers.update(quota.headers())
+    if not quota.allowed:
+        raise FhirError(
+            429,
+            "throttled",
+            f"Too many requests: at most {quota.limit} per"
+            f" {settings.FHIR_RATE_LIMIT_WINDOW} s for this app; retry in {quota.reset} s.",
+            headers={"Retry-After": str(quota.reset)},
+        )
