@@ -152,6 +152,7 @@ class WebServer(Process):
     host = "127.0.0.1"
     probe_path = "/healthz"
     threads = 4
+    wsgi_app = "config.wsgi"
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
@@ -159,7 +160,7 @@ class WebServer(Process):
         super().__init__(
             [
                 str(BIN / "gunicorn"),
-                "config.wsgi",
+                self.wsgi_app,
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--worker-class",
