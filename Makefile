@@ -22,10 +22,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Migrate and seed first (honcho stops every process when one exits, so the
-# one-shot `release` step cannot run beside the long-running ones).
+# one-shot `release` step cannot run beside the long-running ones). Once the
+# stack answers, the quickstart's URL is printed last: the page to open first.
 run: install
 	$(SERVICES) sh -c 'PATH="$(CURDIR)/$(BIN):$$PATH"; \
 	  python manage.py migrate --noinput && python manage.py seed_demo && \
+	  { python -m examples.quickstart.announce & } && \
 	  exec honcho start $$(grep -v "^release:" Procfile | cut -d: -f1 | tr "\n" " ")'
 
 test: install browser js
