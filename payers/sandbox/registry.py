@@ -27,8 +27,13 @@ def dataset_for(payer: SandboxPayer, patient_id: str) -> tuple[QuirkProfile, dat
 
 
 def sign_in(payer: SandboxPayer, username: str, password: str) -> str | None:
-    """The patient id for a test patient's username and password, else None."""
+    """The patient id for a test patient's username and password, else None.
+
+    Compared as UTF-8 bytes: `hmac.compare_digest` refuses non-ASCII str (a 500).
+    """
     for patient in profile_of(payer).patients:
-        if patient.username == username and hmac.compare_digest(patient.password, password):
+        if patient.username == username and hmac.compare_digest(
+            patient.password.encode(), password.encode()
+        ):
             return datasets.load(patient.dataset).patient_id
     return None

@@ -13,6 +13,7 @@ from functools import wraps
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -129,7 +130,8 @@ def fhir(
     bundle = searchset(
         [(full_url(r, call.profile, call.base), call.render(r)) for r in window],
         total=len(matches),
-        self_url=request.build_absolute_uri(),
+        # From the configured origin, never the Host header (which the client chose).
+        self_url=settings.SANDBOX_BASE_URL + request.get_full_path(),
         next_url=next_link(page, call.profile, call.base, len(matches)),
     )
     return fhir_response(bundle)

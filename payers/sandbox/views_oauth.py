@@ -2,7 +2,8 @@
 
 The authorize flow is three plain HTML steps: sign-in page, consent page,
 redirect. Between them the validated request travels in a signed, time-limited
-hidden field, so the sandbox keeps no login session at all.
+hidden field bound to the browser and good once (`transactions.py`), so the
+sandbox keeps no login session at all.
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ from functools import wraps
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from payers.sandbox import client_assertions, keys, oauth
+from payers.sandbox import transactions as txns
 from payers.sandbox.capability import smart_configuration
 from payers.sandbox.registry import payer_or_none, sign_in
 from payers.sandbox.seed import sandbox_info
 
-TXN_MAX_AGE_S = 600
 SCOPE_TEXT = {
     "openid": "Confirm who you are to the app",
     "fhirUser": "Share a link to your own record",
@@ -51,13 +51,6 @@ def _error_page(request: HttpRequest, message: str, status: int = 400) -> HttpRe
 def _redirect(uri: str, params: dict[str, str]) -> HttpResponseRedirect:
     query = urlencode({k: v for k, v in params.items() if v})
     return HttpResponseRedirect(f"{uri}{'&' if '?' in uri else '?'}{query}")
-
-
-def _load(value: str, salt: str) -> dict | None:
-    try:
-        return signing.loads(value, salt=salt, max_age=TXN_MAX_AGE_S)
-    except signing.BadSignature:
-        return None
 
 
 @require_GET
@@ -98,21 +91,28 @@ def authorize(request: HttpRequest, slug: str) -> HttpResponse:
                 "state": params.get("state", ""),
             },
         )
-    txn = signing.dumps(asdict(req), salt=f"signin:{slug}")
-    return render(request, "sandbox/signin.html", {"payer": payer, "txn": txn})
+    browser = txns.browser_key(request)
+    txn = txns.dumps(asdict(req), f"signin:{slug}", browser)
+    page = render(request, "sandbox/signin.html", {"payer": payer, "txn": txn})
+    return txns.remember_browser(page, browser)
 
 
 @require_POST
 def signin(request: HttpRequest, slug: str) -> HttpResponse:
     payer = payer_or_none(slug)
-    data = _load(request.POST.get("txn", ""), f"signin:{slug}")
+    data = txns.loads(request.POST.get("txn", ""), f"signin:{slug}", request)
     if payer is None or data is None:
         return _error_page(request, "This sign-in link has expired. Start again from the app.")
     patient_id = sign_in(payer, request.POST.get("username", ""), request.POST.get("password", ""))
     if patient_id is None:
         context = {"payer": payer, "txn": request.POST["txn"], "error": True}
         return render(request, "sandbox/signin.html", context, status=401)
-    txn = signing.dumps({**data, "patient_id": patient_id}, salt=f"consent:{slug}")
+    if not txns.claim(data):
+        return _error_page(request, "This sign-in link was already used. Start again from the app.")
+    data = txns.payload(data)
+    txn = txns.dumps(
+        {**data, "patient_id": patient_id}, f"consent:{slug}", request.COOKIES[txns.COOKIE]
+    )
     scopes = [(s, _describe(s)) for s in data["scope"].split()]
     return render(
         request,
@@ -124,9 +124,10 @@ def signin(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def consent(request: HttpRequest, slug: str) -> HttpResponse:
     payer = payer_or_none(slug)
-    data = _load(request.POST.get("txn", ""), f"consent:{slug}")
-    if payer is None or data is None:
+    data = txns.loads(request.POST.get("txn", ""), f"consent:{slug}", request)
+    if payer is None or data is None or not txns.claim(data):
         return _error_page(request, "This consent page has expired. Start again from the app.")
+    data = txns.payload(data)
     patient_id = data.pop("patient_id")
     req = oauth.AuthorizeRequest(**data)
     if request.POST.get("decision") != "allow":
