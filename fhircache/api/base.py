@@ -52,6 +52,8 @@ _gzip = GZipMiddleware(lambda request: HttpResponse())
 class FhirView(View):
     interaction: str = ""
     authenticated: bool = True
+    # False for operations that serve no cached data ($expunge): no data_state answers
+    serves_data: bool = True
     http_method_names = ["get", "options"]
 
     caller: Caller
@@ -110,7 +112,8 @@ class FhirView(View):
             self.record.app_id = self.caller.token.app_id
             self.record.consent_id = self.caller.consent_id
             access.run_gates(request, self.record)
-            self.warnings = states.check(self.caller.consent)
+            if self.serves_data:
+                self.warnings = states.check(self.caller.consent)
         return getattr(self, method)(request, *args, **kwargs)
 
     # --- answers ------------------------------------------------------------
