@@ -43,9 +43,11 @@ def _date_condition(
         "eq": (f"{lo} >= {v_low} AND {hi} <= {v_high}", (low, high)),
         "ne": (f"NOT ({lo} >= {v_low} AND {hi} <= {v_high})", (low, high)),
         "gt": (f"{hi} > {v_high}", (high,)),
-        "ge": (f"{hi} >= {v_low}", (low,)),
+        # ge/le: the range above (below) the value overlaps the target's, or the
+        # value's range contains it (a period straddling the value's start is not ge)
+        "ge": (f"{hi} > {v_high} OR ({lo} >= {v_low} AND {hi} <= {v_high})", (high, low, high)),
         "lt": (f"{lo} < {v_low}", (low,)),
-        "le": (f"{lo} <= {v_high}", (high,)),
+        "le": (f"{lo} < {v_low} OR ({lo} >= {v_low} AND {hi} <= {v_high})", (low, low, high)),
         "sa": (f"{lo} > {v_high}", (high,)),
         "eb": (f"{hi} < {v_low}", (low,)),
         "ap": (f"{lo} <= {v_high} AND {hi} >= {v_low}", (high, low)),
