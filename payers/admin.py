@@ -5,9 +5,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from payers.models import LINE_OF_BUSINESS_LABELS, Payer
+from payers.onboarding import NotSmartServer, add_payer
 from payers.states import STATE_CODES
 from payers.tasks import discover_payer
 
@@ -54,6 +59,21 @@ class HealthFilter(admin.SimpleListFilter):
         if value == "unknown":
             return queryset.filter(last_discovery_ok__isnull=True)
         return queryset
+
+
+class AddFromBaseForm(forms.Form):
+    """The admin's `manage.py add_payer`: a base URL, and what discovery cannot know."""
+
+    fhir_base = forms.URLField(label="FHIR base URL", max_length=500, assume_scheme="https")
+    name = forms.CharField(required=False, help_text="Default: the server's own name.")
+    client_id = forms.CharField(required=False, label="Our client id at the payer")
+    client_secret = forms.CharField(
+        required=False,
+        label="Our client secret at the payer",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Stored encrypted; never shown again.",
+    )
+    scopes = forms.CharField(required=False, help_text="Default: from discovery.")
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -109,11 +129,20 @@ class PayerAdmin(admin.ModelAdmin):
         "is_sandbox",
         "lines_of_business_display",
         "states_display",
+        "availability",
         "health",
         "last_discovery_at",
         "sync_counts",
     )
-    list_filter = ("status", LineOfBusinessFilter, StateFilter, HealthFilter, "is_sandbox")
+    list_filter = (
+        "status",
+        LineOfBusinessFilter,
+        StateFilter,
+        HealthFilter,
+        "is_sandbox",
+        "published_status",
+        "patient_access_unconfirmed",
+    )
     search_fields = ("search_text", "slug", "fhir_base_url")
     readonly_fields = (
         "source",
@@ -128,12 +157,58 @@ class PayerAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    actions = ("rediscover", "disable")
+    actions = ("rediscover", "disable", "verify_patient_access")
     list_per_page = 100
+    change_list_template = "admin/payers/payer/change_list.html"
+
+    def get_urls(self):
+        extra = [
+            path(
+                "add-from-base/",
+                self.admin_site.admin_view(self.add_from_base),
+                name="payers_payer_add_from_base",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def add_from_base(self, request):
+        """Discover a payer from its FHIR base URL and create or update it (add permission)."""
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        form = AddFromBaseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = add_payer(**form.cleaned_data)
+            except NotSmartServer as exc:
+                form.add_error("fhir_base", str(exc))
+            else:
+                verb = "Created" if result.created else "Updated"
+                found = ", ".join(k for k in result.found if k != "fhir_base_url")
+                self.message_user(
+                    request, f"{verb} {result.payer.name}; discovery filled: {found}."
+                )
+                if result.to_do:
+                    self.message_user(
+                        request, "Still to set: " + "; ".join(result.to_do), messages.WARNING
+                    )
+                return redirect(reverse("admin:payers_payer_change", args=[result.payer.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add payer from FHIR base URL",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/payers/payer/add_from_base.html", context)
 
     @admin.display(description="states")
     def states_display(self, payer: Payer) -> str:
         return ", ".join(payer.states[:6]) + (" …" if len(payer.states) > 6 else "")
+
+    @admin.display(description="for patients")
+    def availability(self, payer: Payer) -> str:
+        if not payer.is_offered:
+            return "unconfirmed: verify it is a Patient Access API"
+        return payer.availability_note or ("offered" if payer.is_selectable else "listed")
 
     @admin.display(description="health")
     def health(self, payer: Payer) -> str:
@@ -157,6 +232,13 @@ class PayerAdmin(admin.ModelAdmin):
         for payer_id in ids:
             discover_payer.delay(payer_id)
         self.message_user(request, f"Discovery queued for {len(ids)} payer(s).", messages.SUCCESS)
+
+    @admin.action(description="Verify as a Patient Access API (offer to patients)")
+    def verify_patient_access(self, request, queryset: QuerySet[Payer]) -> None:
+        count = queryset.filter(patient_access_verified_at__isnull=True).update(
+            patient_access_verified_at=timezone.now()
+        )
+        self.message_user(request, f"Verified {count} payer(s).", messages.SUCCESS)
 
     @admin.action(description="Disable (hide from the picker)")
     def disable(self, request, queryset: QuerySet[Payer]) -> None:
