@@ -163,7 +163,7 @@ def _save(
     payer = existing or Payer(status=Payer.Status.NOT_CONNECTED, source=SOURCE)
     if existing is None:
         payer.name = name or (urlsplit(fhir_base).hostname or fhir_base)
-        payer.slug = _free_slug(payer.name)
+        payer.slug = free_slug(payer.name)
         payer.fhir_base_url = fhir_base
     elif name:
         payer.name = name
@@ -177,7 +177,7 @@ def _save(
         payer.client_id = client_id
     if client_secret:
         payer.client_secret = client_secret
-    payer.endpoints = _with_endpoint(payer.endpoints, payer.fhir_base_url)
+    payer.endpoints = with_endpoint(payer.endpoints, payer.fhir_base_url)
     payer.discovery_document = document
     payer.last_discovery_at = timezone.now()
     payer.last_discovery_ok = True
@@ -193,7 +193,10 @@ def _no_offline() -> str:
     return " ".join(s for s in _DEFAULT_SCOPES.split() if s != "offline_access")
 
 
-def _with_endpoint(endpoints: list[dict[str, Any]], url: str) -> list[dict[str, Any]]:
+def with_endpoint(
+    endpoints: list[dict[str, Any]], url: str, source: str = SOURCE
+) -> list[dict[str, Any]]:
+    """The endpoints with `url` as a Patient Access endpoint (first) unless already there."""
     key = normalise_url(url)
     if any(e.get("key") == key for e in endpoints):
         return endpoints
@@ -201,17 +204,18 @@ def _with_endpoint(endpoints: list[dict[str, Any]], url: str) -> list[dict[str, 
         "url": url,
         "key": key,
         "kind": PATIENT_ACCESS,
-        "sources": [SOURCE],
+        "sources": [source],
         "variants": [],
         "patient_access_stated": True,
     }
     return [ours, *endpoints]
 
 
-def _free_slug(name: str) -> str:
+def free_slug(name: str, reserved: set[str] | None = None) -> str:
+    """A slug from the name that no payer (and nothing in `reserved`) has."""
     base = slugify(name)[:90] or "payer"
     slug, n = base, 1
-    while Payer.objects.filter(slug=slug).exists():
+    while slug in (reserved or ()) or Payer.objects.filter(slug=slug).exists():
         n += 1
         slug = f"{base}-{n}"
     return slug
