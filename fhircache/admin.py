@@ -1,4 +1,5 @@
-"""Quarantined resources, for the admin to inspect (read-only)."""
+"""Quarantined resources and the stored outcomes of flagged ones, for the admin
+to inspect (read-only)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import orjson
 from django.contrib import admin
 from django.utils.html import format_html
 
-from fhircache.models import DataAccess, QuarantinedResource
+from fhircache.models import DataAccess, QuarantinedResource, StoredOutcome
 
 
 @admin.register(QuarantinedResource)
@@ -81,4 +82,42 @@ class DataAccessAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StoredOutcome)
+class StoredOutcomeAdmin(admin.ModelAdmin):
+    """Resources served although structural validation failed, with their problems.
+
+    Per consent: `?consent__id__exact=<consent id>` (or search by the consent id).
+    """
+
+    list_display = ("resource_type", "resource_id", "consent", "first_problem", "updated_at")
+    list_filter = ("resource_type",)
+    search_fields = ("resource_id", "consent__id")
+    readonly_fields = ("consent", "resource_type", "resource_id", "pretty_outcome", "updated_at")
+    exclude = ("outcome",)
+    list_select_related = ("consent",)
+
+    @admin.display(description="first problem")
+    def first_problem(self, obj: StoredOutcome) -> str:
+        issues = obj.outcome.get("issue") or [{}]
+        where = (issues[0].get("expression") or [""])[0]
+        return f"{where}: {issues[0].get('diagnostics', '')}"[:160] + (
+            f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+        )
+
+    @admin.display(description="OperationOutcome")
+    def pretty_outcome(self, obj: StoredOutcome) -> str:
+        return format_html(
+            "<pre>{}</pre>", orjson.dumps(obj.outcome, option=orjson.OPT_INDENT_2).decode()
+        )
+
+    def lookup_allowed(self, lookup: str, value: str, request=None) -> bool:
+        return lookup == "consent__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

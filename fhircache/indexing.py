@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from fhircache.searchparams import SEARCH_PARAMS
+from fhircache.searchparams import params_of
 
 SEP = "\t"
 MIN_INSTANT = "0001-01-01T00:00:00.000000Z"
@@ -116,13 +116,19 @@ def _tokens(value: object) -> Iterator[tuple[str, str]]:
     elif isinstance(value, str):
         yield "", value
     elif isinstance(value, dict):
+        # structurally invalid resources are indexed too: only text is indexed
+        system = value.get("system", "")
+        system = system if isinstance(system, str) else ""
         if "coding" in value:  # CodeableConcept
-            for coding in value["coding"]:
-                yield from _tokens(coding)
+            if isinstance(value["coding"], list):
+                for coding in value["coding"]:
+                    if isinstance(coding, dict):
+                        yield from _tokens(coding)
         elif "code" in value:  # Coding
-            yield value.get("system", ""), value["code"]
+            if isinstance(value["code"], str):
+                yield system, value["code"]
         elif "value" in value and isinstance(value["value"], str):  # Identifier
-            yield value.get("system", ""), value["value"]
+            yield system, value["value"]
 
 
 def normalize_string(text: str) -> str:
@@ -168,7 +174,8 @@ def _refs(value: object, resolve: Callable[[str], str | None] | None) -> Iterato
 def extract_index(resource: dict, resolve: Callable[[str], str | None] | None = None) -> Index:
     """The search index of a resource; `resolve` maps references to cache ids."""
     index = Index()
-    for param in SEARCH_PARAMS.get(resource.get("resourceType", ""), ()):
+    resource_type = resource.get("resourceType")
+    for param in params_of(resource_type if isinstance(resource_type, str) else ""):
         name = param.name
         seen: set[str] = set()
         for path in param.paths:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from fhircache import repository
 from fhircache.normalize.parse import ParseError, parse
-from fhircache.normalize.pipeline import normalize_page, quarantine_unparseable
+from fhircache.normalize.pipeline import PageResult, normalize_page, quarantine_unparseable
 from fhircache.normalize.provenance import SourceInfo
 from fhircache.normalize.validation_fast import check as structural_check
 from fhircache.writer import PageWriter
@@ -32,7 +32,12 @@ class LoadResult:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    # stored and served although structural validation failed (tagged, outcome kept)
+    flagged: int = 0
     deleted: int = 0
+    # per resource type: received, created, updated, unchanged, quarantined, flagged
+    # (type "" for input with no usable resourceType)
+    by_type: dict[str, dict[str, int]] = field(default_factory=dict)
     # (resource "Type/id", reference) the payer's data never resolved
     unresolved: list[tuple[str, str]] = field(default_factory=list)
     # local references to resources not in the store (only after a full sync)
@@ -41,6 +46,14 @@ class LoadResult:
     @property
     def stored(self) -> int:
         return self.created + self.updated + self.unchanged
+
+    def count(self, resource_type: object, name: str, n: int = 1) -> None:
+        key = resource_type if isinstance(resource_type, str) else ""
+        counts = self.by_type.setdefault(key, dict.fromkeys(_BY_TYPE_COUNTS, 0))
+        counts[name] += n
+
+
+_BY_TYPE_COUNTS = ("received", "created", "updated", "unchanged", "quarantined", "flagged")
 
 
 Entries = list[tuple[str | None, dict]]
@@ -143,15 +156,33 @@ def load_resources(
             writer.submit(page)
             result.received += len(entries) + len(broken)
             result.quarantined += len(page.quarantined)
+            _count_page(result, entries, broken, page)
             result.unresolved.extend(page.unresolved)
             seen.update((r.resource_type, r.resource_id) for r in page.resources)
     result.created = writer.totals.created
     result.updated = writer.totals.updated
     result.unchanged = writer.totals.unchanged
+    for resource_type, counts in writer.totals.by_type.items():
+        for name, n in counts.items():
+            result.count(resource_type, name, n)
     if full_sync:
         result.deleted = repository.delete_absent(consent, seen)
         result.dangling = repository.dangling_references(consent)
     return result
+
+
+def _count_page(result: LoadResult, entries: Entries, broken: list, page: PageResult) -> None:
+    """The page's received, quarantined and flagged counts, per type."""
+    for _full_url, resource in entries:
+        result.count(resource.get("resourceType"), "received")
+    for item in broken:
+        result.count(item.resource_type, "received")
+    for item in page.quarantined:
+        result.count(item.resource_type, "quarantined")
+    for r in page.resources:
+        if r.flagged:
+            result.flagged += 1
+            result.count(r.resource_type, "flagged")
 
 
 def delete_consent_data(consent_id) -> dict[str, int]:

@@ -34,7 +34,7 @@ class CachedResource(models.Model):
     # a re-sync is a new version
     content_hash = models.BinaryField(max_length=16)
     content = models.BinaryField()
-    source_id = models.CharField(max_length=255, blank=True)  # the payer's own id
+    source_id = models.TextField(blank=True)  # the payer's own id, as sent (any length)
     # search index; entries are tab-separated (tabs cannot occur in codes,
     # systems, ids or our normalized strings)
     tokens = ArrayField(models.TextField(), default=list)  # "param\tsystem\tcode"
@@ -82,3 +82,35 @@ class QuarantinedResource(models.Model):
 from fhircache.access_log import DataAccess  # noqa: E402 - the FHIR API's audit rows
 
 __all__ = ["CachedResource", "DataAccess", "QuarantinedResource"]
+
+
+class StoredOutcome(models.Model):
+    """The OperationOutcome of a stored resource that failed structural validation.
+
+    Keyed like the resource (consent, type, id) and written in the same page
+    transaction: present exactly while the stored version is flagged (its
+    `meta.tag` carries our data-quality code), gone when a re-sync brings a
+    valid version, when the resource is deleted and when the consent is purged.
+    Only `fhircache.repository` writes it; `$validate` on a stored resource
+    returns it (`repository.read_outcome`).
+    """
+
+    consent = models.ForeignKey(
+        "consent.Consent", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    resource_type = models.CharField(max_length=64)
+    resource_id = models.CharField(max_length=64)
+    outcome = models.JSONField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "fhircache_outcome"
+        constraints = [
+            # leads with the consent: per-consent reads and the purge are range scans
+            models.UniqueConstraint(
+                fields=["consent", "resource_type", "resource_id"], name="fhircache_outcome_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type}/{self.resource_id} (outcome)"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 from django.db import connection, transaction
 
 from fhircache import criteria as c
@@ -69,6 +70,8 @@ class SaveStats:
     created: int
     updated: int
     unchanged: int
+    # per resource type: {"created": n, "updated": n, "unchanged": n}
+    by_type: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _consent_id(consent) -> uuid.UUID:
@@ -85,7 +88,7 @@ _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS fhircache_staging (
     resource_type text, resource_id text, last_updated timestamptz, content_hash bytea,
     content bytea, source_id text, tokens text[], refs text[], dates text[],
-    strings text[], links text[]
+    strings text[], links text[], outcome text
 ) ON COMMIT DELETE ROWS
 """
 _STAGING_TYPES = [
@@ -100,6 +103,7 @@ _STAGING_TYPES = [
     "text[]",
     "text[]",
     "text[]",
+    "text",
 ]
 _UPSERT = f"""
 INSERT INTO {TABLE} AS r (consent_id, resource_type, resource_id, version, last_updated,
@@ -113,7 +117,22 @@ ON CONFLICT (consent_id, resource_type, resource_id) DO UPDATE SET
     source_id = EXCLUDED.source_id, tokens = EXCLUDED.tokens, refs = EXCLUDED.refs,
     dates = EXCLUDED.dates, strings = EXCLUDED.strings, links = EXCLUDED.links
 WHERE r.content_hash <> EXCLUDED.content_hash
-RETURNING r.version
+RETURNING r.resource_type, r.version
+"""
+# A resource's stored outcome follows its latest version: dropped when it is
+# valid now, written (only when it changed) when it is flagged.
+_DROP_OUTCOMES = """
+DELETE FROM fhircache_outcome o USING fhircache_staging s
+WHERE o.consent_id = %s AND o.resource_type = s.resource_type
+    AND o.resource_id = s.resource_id AND s.outcome IS NULL
+"""
+_UPSERT_OUTCOMES = """
+INSERT INTO fhircache_outcome AS o (consent_id, resource_type, resource_id, outcome, updated_at)
+SELECT %s, s.resource_type, s.resource_id, s.outcome::jsonb, now()
+FROM fhircache_staging s WHERE s.outcome IS NOT NULL
+ON CONFLICT (consent_id, resource_type, resource_id) DO UPDATE SET
+    outcome = EXCLUDED.outcome, updated_at = EXCLUDED.updated_at
+WHERE o.outcome IS DISTINCT FROM EXCLUDED.outcome
 """
 
 
@@ -131,6 +150,7 @@ def row_values(r: NormalizedResource) -> tuple:
         r.index.dates,
         r.index.strings,
         r.links,
+        None if r.outcome is None else _json(r.outcome),
     )
 
 
@@ -161,7 +181,10 @@ def save_page(
             for r in latest.values():
                 copy.write_row(row_values(r))
         raw.execute(_UPSERT, (consent_id,))
-        versions = [v for (v,) in raw.fetchall()]
+        written = raw.fetchall()
+        raw.execute(_DROP_OUTCOMES, (consent_id,))
+        if any(r.outcome is not None for r in latest.values()):
+            raw.execute(_UPSERT_OUTCOMES, (consent_id,))
         raw.execute("TRUNCATE fhircache_staging")
         if quarantined:
             raw.executemany(
@@ -182,13 +205,26 @@ def save_page(
                     for q in quarantined
                 ],
             )
-    created = sum(1 for v in versions if v == 1)
-    return SaveStats(created, len(versions) - created, len(latest) - len(versions))
+    return _stats(latest, written)
+
+
+def _stats(latest: dict, written: list[tuple[str, int]]) -> SaveStats:
+    """Totals and per-type counts: a returned version 1 is a new row, a higher
+    one an update; a row the upsert did not return was unchanged."""
+    by_type: dict[str, dict[str, int]] = {}
+    for resource_type, _rid in latest:
+        counts = by_type.setdefault(resource_type, {"created": 0, "updated": 0, "unchanged": 0})
+        counts["unchanged"] += 1
+    for resource_type, version in written:
+        counts = by_type[resource_type]
+        counts["unchanged"] -= 1
+        counts["created" if version == 1 else "updated"] += 1
+    created = sum(c["created"] for c in by_type.values())
+    updated = sum(c["updated"] for c in by_type.values())
+    return SaveStats(created, updated, len(latest) - created - updated, by_type)
 
 
 def _json(value: object) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
 
 
@@ -211,6 +247,12 @@ def delete_absent(consent, keep: Iterable[tuple[str, str]]) -> int:
             (consent_id,),
         )
         deleted = raw.rowcount
+        raw.execute(
+            f"DELETE FROM fhircache_outcome o WHERE o.consent_id = %s AND NOT EXISTS ("
+            f" SELECT 1 FROM {TABLE} r WHERE r.consent_id = o.consent_id"
+            " AND r.resource_type = o.resource_type AND r.resource_id = o.resource_id)",
+            (consent_id,),
+        )
         raw.execute("TRUNCATE fhircache_keep")
     return deleted
 
@@ -373,6 +415,32 @@ def counts(consent) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
+def read_outcome(consent, resource_type: str, resource_id: str) -> dict | None:
+    """The stored OperationOutcome of a flagged resource (for `$validate` on a
+    stored resource); None when the resource is valid or not stored."""
+    if holds_nul((resource_type, resource_id)):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT outcome FROM fhircache_outcome WHERE consent_id = %s AND resource_type = %s"
+            " AND resource_id = %s",
+            [_consent_id(consent), resource_type, resource_id],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    return found[0] if isinstance(found[0], dict) else orjson.loads(found[0])
+
+
+def outcome_count(consent) -> int:
+    """How many stored resources of the consent are flagged."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM fhircache_outcome WHERE consent_id = %s", [_consent_id(consent)]
+        )
+        return cursor.fetchone()[0]
+
+
 def quarantine_count(consent) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -398,15 +466,18 @@ def dangling_references(consent) -> list[tuple[str, str]]:
 
 
 def delete_consent_data(consent) -> dict[str, int]:
-    """Delete every cached row of one consent (store and quarantine), now.
+    """Delete every cached row of one consent (store, stored outcomes and
+    quarantine), now.
 
-    Both tables lead their primary/unique key with the consent, so this is a
+    Every table leads its primary/unique key with the consent, so this is a
     range delete on an index, proportional to that consent's rows only.
     """
     consent_id = _consent_id(consent)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE} WHERE consent_id = %s", [consent_id])
         resources = cursor.rowcount
+        cursor.execute("DELETE FROM fhircache_outcome WHERE consent_id = %s", [consent_id])
+        outcomes = cursor.rowcount
         cursor.execute("DELETE FROM fhircache_quarantine WHERE consent_id = %s", [consent_id])
         quarantined = cursor.rowcount
-    return {"resources": resources, "quarantined": quarantined}
+    return {"resources": resources, "outcomes": outcomes, "quarantined": quarantined}

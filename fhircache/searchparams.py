@@ -8,7 +8,8 @@ and `servicedPeriod`). `fhircache.indexing` walks these paths; no per-type code.
 Sources: CARIN Blue Button 2.x (C4BB) search parameters for
 ExplanationOfBenefit and Coverage, US Core 6 essentials for the clinical types,
 and the FHIR R4 base definitions they build on. `_id` and `_lastUpdated` are
-columns of every row and are not listed here.
+columns of every row and are not listed here; `_tag` and `_security` are
+indexed for every type (`params_of`).
 """
 
 from __future__ import annotations
@@ -166,15 +167,34 @@ _TABLE: list[tuple[str, str, Kind, str]] = [
     ("Provenance", "target", "reference", "target"),
 ]
 
+# FHIR R4 §3.1.1.5 parameters of every resource type (Resource.meta): `_tag`
+# finds, among others, what our data-quality tag marks (fhircache/normalize/quality.py).
+_COMMON: list[tuple[str, Kind, str]] = [
+    ("_tag", "token", "meta.tag"),
+    ("_security", "token", "meta.security"),
+]
+COMMON_NAMES = frozenset(name for name, _kind, _paths in _COMMON)
+
+
+def _common(resource_type: str) -> tuple[SearchParam, ...]:
+    return tuple(SearchParam(resource_type, n, k, tuple(p.split())) for n, k, p in _COMMON)
+
+
 SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {}
 for _type, _name, _kind, _paths in _TABLE:
-    SEARCH_PARAMS.setdefault(_type, ())
+    SEARCH_PARAMS.setdefault(_type, _common(_type))
     SEARCH_PARAMS[_type] += (SearchParam(_type, _name, _kind, tuple(_paths.split())),)
+
+
+def params_of(resource_type: str) -> tuple[SearchParam, ...]:
+    """Every parameter indexed for `resource_type`: its own and the common ones."""
+    found = SEARCH_PARAMS.get(resource_type)
+    return found if found is not None else _common(resource_type)
 
 
 def search_param(resource_type: str, name: str) -> SearchParam | None:
     """The definition of `name` on `resource_type`, or None when it is not indexed."""
-    for param in SEARCH_PARAMS.get(resource_type, ()):
+    for param in params_of(resource_type):
         if param.name == name:
             return param
     return None

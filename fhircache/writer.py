@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 
@@ -29,11 +29,16 @@ class WriteTotals:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    by_type: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, stats: repository.SaveStats) -> None:
         self.created += stats.created
         self.updated += stats.updated
         self.unchanged += stats.unchanged
+        for resource_type, counts in stats.by_type.items():
+            mine = self.by_type.setdefault(resource_type, {})
+            for name, n in counts.items():
+                mine[name] = mine.get(name, 0) + n
 
 
 class PageWriter:

@@ -70,6 +70,8 @@ _ADJUDICATION_HOLDERS = (
 def current_coding(coding: dict) -> dict | None:
     """The current CARIN coding for a 0.1.0 one, or None when it is not one."""
     system, code = coding.get("system"), coding.get("code")
+    if not isinstance(code, str):  # structurally invalid data is served too
+        return None
     if system == CARIN_010:
         current = _FROM_010.get(code or "")
     elif system == C4BB_VALUESET_AS_SYSTEM:
@@ -105,7 +107,13 @@ def add_current_adjudication_codings(resource: dict) -> dict:
         codings = category.get("coding")
         if not isinstance(codings, list):
             continue
-        present = {(c.get("system"), c.get("code")) for c in codings if isinstance(c, dict)}
+        present = {
+            (c.get("system"), c.get("code"))
+            for c in codings
+            if isinstance(c, dict)
+            and isinstance(c.get("system"), str | None)
+            and isinstance(c.get("code"), str | None)
+        }
         for coding in list(codings):
             if not isinstance(coding, dict):
                 continue

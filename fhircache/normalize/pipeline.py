@@ -1,7 +1,8 @@
 """One page of payer resources through every normalizer step.
 
-validate → cache id → CARIN codings → source tag → index → JSON bytes →
-references rewritten → displays filled → content hash → fetch time filled in.
+servable? → validate (its verdict kept, not a gate) → cache id → CARIN codings →
+source tag → data-quality tag → index → JSON bytes → references rewritten →
+displays filled → content hash → fetch time filled in.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fhircache.normalize.carin import add_current_adjudication_codings
 from fhircache.normalize.display import fill_displays
 from fhircache.normalize.ids import cache_id, content_id
 from fhircache.normalize.provenance import SourceInfo, tag_source
+from fhircache.normalize.quality import is_servable_type, mark_quality, servable_meta
 from fhircache.normalize.references import ReferenceResolver, rewrite_references
 from fhircache.normalize.validation import operation_outcome, validate
 
@@ -43,6 +45,12 @@ class NormalizedResource:
     content_hash: bytes
     index: Index
     links: list[str]
+    # the OperationOutcome of structural validation when it failed (served anyway)
+    outcome: dict | None = None
+
+    @property
+    def flagged(self) -> bool:
+        return self.outcome is not None
 
 
 @dataclass
@@ -188,22 +196,53 @@ def _last_updated(resource: dict) -> datetime | None:
     return None
 
 
+def _validation_view(resource: dict, exact_numbers: bool) -> dict:
+    """What the validators see: a page parsed with exact numbers holds
+    `orjson.Fragment`s, which they cannot read, so they get a plain copy."""
+    return orjson.loads(orjson.dumps(resource)) if exact_numbers else resource
+
+
+def _unservable_type(resource: dict) -> dict:
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        diagnostics = "resourceType is missing or not a string"
+    else:
+        diagnostics = f"unknown resource type {_text(resource_type, 64)!r}"
+    return operation_outcome(
+        [{"severity": "error", "code": "not-supported", "diagnostics": diagnostics}]
+    )
+
+
+def _with_notes(outcome: dict | None, notes: list[dict]) -> dict | None:
+    if not notes:
+        return outcome
+    return operation_outcome([*(outcome or {}).get("issue", []), *notes])
+
+
 def normalize_page(
     entries: list[tuple[str | None, dict]],
     source: SourceInfo,
     check=validate,
     *,
     may_hold_nul: bool = True,
+    exact_numbers: bool = False,
 ) -> PageResult:
     """Normalize one page: `entries` are (fullUrl or None, parsed resource).
+
+    Serve unless unservable: only what cannot be served as FHIR is
+    quarantined (not JSON, U+0000, no or an unknown resourceType, nesting past
+    what orjson writes). A resource that fails structural validation is kept,
+    with its OperationOutcome and our data-quality tag (`quality.py`).
 
     `may_hold_nul=False` skips the U+0000 screen (one serialization per
     resource) for a page parsed from JSON text that has no `\\u0000` escape:
     its resources cannot hold one, and orjson parsed them, so they are JSON
     up to the nesting depth orjson writes, which the final serialization checks.
+    `exact_numbers` says the page was parsed with numbers as `orjson.Fragment`s
+    (`parse.parse_exact`).
     """
     result = PageResult()
-    accepted: list[tuple[str | None, dict, str]] = []
+    accepted: list[tuple[str | None, dict, str, dict | None]] = []
     for full_url, resource in entries:
         raw = None
         if may_hold_nul:
@@ -211,26 +250,30 @@ def normalize_page(
             if refused is not None:
                 result.quarantined.append(refused)
                 continue
-        outcome = check(resource)
-        if outcome is not None:
-            result.quarantined.append(quarantine_item(resource, outcome, raw))
+        if not is_servable_type(resource.get("resourceType")):
+            result.quarantined.append(quarantine_item(resource, _unservable_type(resource), raw))
             continue
         try:
-            accepted.append((full_url, resource, _entry_id(resource, full_url)))
+            outcome = check(_validation_view(resource, exact_numbers))
+            accepted.append((full_url, resource, _entry_id(resource, full_url), outcome))
         except orjson.JSONEncodeError as exc:
             result.quarantined.append(quarantine_unserializable(resource, str(exc)))
 
     resolver = ReferenceResolver.for_page(
-        ((url, r["resourceType"], rid) for url, r, rid in accepted), [source.base_url]
+        ((url, r["resourceType"], rid) for url, r, rid, _ in accepted), [source.base_url]
     )
     fetched_at = source.fetched_at.isoformat()
     fetched_json = orjson.dumps(fetched_at)
-    for _full_url, resource, rid in accepted:
+    for _full_url, resource, rid, outcome in accepted:
         original_id = resource.get("id") if isinstance(resource.get("id"), str) else None
         resource_type = resource["resourceType"]
         resource["id"] = rid
+        notes: list[dict] = []
+        meta = servable_meta(resource, notes)
+        outcome = _with_notes(outcome, notes)
         add_current_adjudication_codings(resource)
         tag_source(resource, source, original_id, _FETCHED_PLACEHOLDER)
+        mark_quality(meta, outcome is not None)
         try:
             dumped = orjson.dumps(resource)
         except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes
@@ -253,6 +296,7 @@ def normalize_page(
                 content_hash=content_hash,
                 index=index,
                 links=rewritten.links,
+                outcome=outcome,
             )
         )
     return result

@@ -42,7 +42,12 @@ def tag_source(
     if original_id:
         parts.append({"url": "originalId", "valueString": original_id})
     parts.append({"url": "fetchedAt", "valueInstant": fetched_at})
-    extensions = [e for e in meta.get("extension", []) if e.get("url") != SOURCE_EXTENSION]
+    # ours is replaced; everything else (even what is not an Extension) is kept
+    extensions = [
+        e
+        for e in meta.get("extension") or []
+        if not (isinstance(e, dict) and e.get("url") == SOURCE_EXTENSION)
+    ]
     extensions.append({"url": SOURCE_EXTENSION, "extension": parts})
     meta["extension"] = extensions
     return resource

@@ -23,6 +23,11 @@ def data_files(dataset: str) -> list[Path]:
     return sorted(p for p in (FHIR_DATA / dataset).glob("*.json") if p.name not in NOT_RESOURCES)
 
 
+def corpus_files(dataset: str) -> list[Path]:
+    """Every JSON file of a dataset, the non-resources included."""
+    return sorted((FHIR_DATA / dataset).glob("*.json"))
+
+
 def resources_in(path: Path) -> list[dict]:
     value = orjson.loads(path.read_bytes())
     if value.get("resourceType") == "Bundle":

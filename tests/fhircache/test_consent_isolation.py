@@ -123,7 +123,11 @@ def test_updates_and_deletes_touch_only_the_own_consent(cast):
     assert repository.counts(alpha) == {"Patient": 1}
     assert repository.counts(beta) == {"Observation": 2, "Patient": 1, "Practitioner": 1}
 
-    assert repository.delete_consent_data(alpha) == {"resources": 1, "quarantined": 1}
+    assert repository.delete_consent_data(alpha) == {
+        "resources": 1,
+        "outcomes": 0,
+        "quarantined": 1,
+    }
     assert repository.counts(alpha) == {} and repository.quarantine_count(alpha) == 0
     assert sum(repository.counts(beta).values()) == 4
     assert repository.quarantine_count(beta) == 1

@@ -11,6 +11,7 @@ import pytest
 from fhircache import repository
 from fhircache.loader import load_resources
 from fhircache.models import QuarantinedResource
+from fhircache.normalize.ids import cache_id
 from tests.fhircache.conftest import source_for
 
 OK = {"resourceType": "Patient", "id": "ok", "name": [{"family": "Fine"}]}
@@ -141,14 +142,21 @@ def test_deeply_nested_json_text_is_quarantined(consent, key, resource_id):
     assert len(_quarantined(consent)) == 1
 
 
-def test_long_resource_types_and_ids_are_quarantined_without_failing_the_page(consent):
+def test_long_resource_types_are_quarantined_and_long_ids_mapped_and_flagged(consent):
     hostile = [
         {"resourceType": "X" * 300, "id": "long-type"},
         {"resourceType": "Patient", "id": "i" * 300},
     ]
     result = load_resources(consent, [_bundle(*hostile, OK)], source=source_for())
-    assert (result.created, result.quarantined) == (1, 2)
-    assert repository.counts(consent) == {"Patient": 1}
+    assert (result.created, result.quarantined, result.flagged) == (2, 1, 1)
+    assert repository.counts(consent) == {"Patient": 2}
+    mapped = cache_id("i" * 300)
+    stored = orjson.loads(repository.read(consent, "Patient", mapped).content)
+    assert {"url": "originalId", "valueString": "i" * 300} in stored["meta"]["extension"][0][
+        "extension"
+    ]
+    outcome = repository.read_outcome(consent, "Patient", mapped)
+    assert any(i.get("expression") == ["Patient.id"] for i in outcome["issue"])
 
 
 @pytest.mark.parametrize(

@@ -92,8 +92,9 @@ def _patient(rid: str, family: str = "Same") -> dict:
     return {"resourceType": "Patient", "id": rid, "name": [{"family": family}]}
 
 
-# fails when its quarantine record is written, after the page's upsert
-BOOM = {"resourceType": "Observation", "id": "boom", "status": "final"}
+# unservable (an unknown type): fails when its quarantine record is written,
+# after the page's upsert
+BOOM = {"resourceType": "NotAFhirType", "id": "boom"}
 
 
 def _load_with_a_page_failing_halfway(consent) -> None:

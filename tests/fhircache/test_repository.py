@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 from fhircache import criteria as c
 from fhircache import repository
 from fhircache.loader import delete_consent_data, load_resources
-from fhircache.models import QuarantinedResource
+from fhircache.models import QuarantinedResource, StoredOutcome
+from fhircache.normalize.quality import quality_tag
 from tests.fhircache.conftest import FHIR_DATA, resources_in, source_for
 
 WALTER = FHIR_DATA / "cpcds/Walter473_Stracke611.json"
@@ -137,7 +138,7 @@ def test_full_sync_deletes_what_the_payer_no_longer_has(consent):
     assert sum(repository.counts(consent).values()) == len(bundle["entry"])
 
 
-def test_invalid_resources_are_quarantined_and_never_abort_the_page(consent):
+def test_invalid_resources_are_served_flagged_and_only_unservable_ones_quarantined(consent):
     bad = {"resourceType": "Observation", "id": "bad", "status": "final"}  # no code
     page = {
         "resourceType": "Bundle",
@@ -145,17 +146,38 @@ def test_invalid_resources_are_quarantined_and_never_abort_the_page(consent):
         "entry": [
             {"resource": bad},
             {"resource": {"resourceType": "Patient", "id": "ok"}},
+            {"resource": {"resourceType": "NoSuchType", "id": "odd"}},
         ],
     }
     result = load_resources(consent, [orjson.dumps(page), b"{broken"], source=source_for())
-    assert (result.created, result.quarantined) == (1, 2)
+    assert (result.created, result.flagged, result.quarantined) == (2, 1, 2)
+    assert result.by_type["Observation"] == {
+        "received": 1,
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "quarantined": 0,
+        "flagged": 1,
+    }
+    assert result.by_type["NoSuchType"]["quarantined"] == 1
+    assert result.by_type[""] == {
+        "received": 1,
+        "created": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "quarantined": 1,
+        "flagged": 0,
+    }
     rows = QuarantinedResource.objects.filter(consent=consent).order_by("source_id")
-    assert [r.source_id for r in rows] == ["", "bad"]
+    assert [r.source_id for r in rows] == ["", "odd"]
     assert rows[0].content == "{broken"  # kept exactly as received
-    outcome = rows[1].outcome
+    outcome = repository.read_outcome(consent, "Observation", "bad")
     assert outcome["resourceType"] == "OperationOutcome"
     assert any("code" in i.get("expression", [""])[0] for i in outcome["issue"])
-    assert repository.read(consent, "Patient", "ok") is not None
+    stored = orjson.loads(repository.read(consent, "Observation", "bad").content)
+    assert stored["meta"]["tag"] == [quality_tag()]
+    assert repository.read_outcome(consent, "Patient", "ok") is None
+    assert "tag" not in orjson.loads(repository.read(consent, "Patient", "ok").content)["meta"]
 
 
 def test_delete_consent_data_removes_only_that_consent(walter, make_consent):
@@ -180,17 +202,24 @@ def test_load_bundle_command(consent, capsys):
         call_command("load_bundle", "--consent", "not-a-uuid", str(WALTER))
 
 
-def test_quarantine_is_visible_in_the_admin(consent, client):
-    load_resources(
-        consent, [(FHIR_DATA / "bfd-v2/eobReadCarrier.json").read_bytes()], source=source_for()
-    )
+def test_quarantine_and_outcomes_are_visible_in_the_admin(consent, make_consent, client):
+    eob = FHIR_DATA / "bfd-v2/eobReadCarrier.json"  # as CMS wrote it: lastUpdated blanked
+    load_resources(consent, [eob.read_bytes(), b"[1]"], source=source_for())
+    other = make_consent()
+    load_resources(other, [eob.read_bytes()], source=source_for())
     admin = get_user_model().objects.create_superuser("root", "root@example.org", "pw")
     client.force_login(admin)
     listing = client.get("/admin/fhircache/quarantinedresource/")
-    assert listing.status_code == 200
-    assert b"meta.lastUpdated" in listing.content
+    assert listing.status_code == 200 and b"not a JSON object" in listing.content
     row = QuarantinedResource.objects.get(consent=consent)
     detail = client.get(f"/admin/fhircache/quarantinedresource/{row.pk}/change/")
+    assert detail.status_code == 200 and b"OperationOutcome" in detail.content
+    # the stored outcomes, listed per consent
+    outcomes = client.get(f"/admin/fhircache/storedoutcome/?consent__id__exact={consent.pk}")
+    assert outcomes.status_code == 200
+    assert b"meta.lastUpdated" in outcomes.content and b"1 stored outcome" in outcomes.content
+    stored = StoredOutcome.objects.get(consent=consent)
+    detail = client.get(f"/admin/fhircache/storedoutcome/{stored.pk}/change/")
     assert detail.status_code == 200 and b"OperationOutcome" in detail.content
 
 
