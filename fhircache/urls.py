@@ -7,6 +7,7 @@ with a 404 OperationOutcome.
 from django.urls import path, re_path
 
 from fhircache.api.base import UnknownRoute
+from fhircache.api.batch import Batch
 from fhircache.api.everything import Everything
 from fhircache.api.expunge import Expunge
 from fhircache.api.metadata import Metadata
@@ -21,6 +22,7 @@ app_name = "fhir"
 
 urlpatterns = [
     path("fhir/metadata", Metadata.as_view(), name="metadata"),
+    path("fhir", Batch.as_view(), name="batch"),
     re_path(rf"^fhir/{TYPE}$", Search.as_view(), name="search"),
     re_path(
         rf"^fhir/{TYPE}/_search$",

@@ -271,3 +271,82 @@ def test_expunge_works_while_the_first_sync_runs(holder):
     assert _call("GET", f"/fhir/Patient/{P}", token).status_code == 429
     assert _call("POST", f"/fhir/Patient/{P}/$expunge", token).status_code == 200
     assert repository.counts(consent) == {}
+
+
+# --- batch ------------------------------------------------------------------------
+
+
+def _batch(*requests: dict, kind: str = "batch") -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": [{"request": r} for r in requests]}
+
+
+def test_batch_answers_each_entry_as_if_alone(holder, settings):
+    consent, token = holder
+    alone = _call("GET", "/fhir/Observation?patient=Patient/p1&_count=1", token)
+    response = _call(
+        "POST",
+        "/fhir",
+        token,
+        _batch(
+            {"method": "GET", "url": "Patient/p1"},
+            {"method": "GET", "url": f"{settings.PUBLIC_BASE_URL}/fhir/Observation/o1"},
+            {"method": "GET", "url": "Observation/nope"},
+            {"method": "GET", "url": "Observation?patient=Patient/p1&_count=1"},
+            {"method": "GET", "url": "Observation?no-such-param=1"},
+            {"method": "GET", "url": f"Patient/{P}/$everything?_type=Practitioner"},
+            {"method": "POST", "url": "Patient"},
+            {"method": "GET", "url": "https://elsewhere.example/fhir/Patient/p1"},
+            {"method": "GET", "url": "Nonsense/x/y/z"},
+        ),
+    )
+    assert response.status_code == 200, response.content
+    bundle = orjson.loads(response.content)
+    assert bundle["type"] == "batch-response"
+    statuses = [e["response"]["status"].split()[0] for e in bundle["entry"]]
+    assert statuses == ["200", "200", "404", "200", "400", "200", "405", "400", "404"]
+    read, absolute, missing, search, bad, everything = bundle["entry"][:6]
+    assert read["resource"]["id"] == "p1" and read["response"]["etag"].startswith('W/"')
+    assert absolute["resource"]["id"] == "o1"
+    assert missing["response"]["outcome"]["resourceType"] == "OperationOutcome"
+    assert "resource" not in missing
+    expected = orjson.loads(alone.content)
+    got = search["resource"]
+    assert [e["resource"]["id"] for e in got["entry"]] == [
+        e["resource"]["id"] for e in expected["entry"]
+    ]
+    assert "no-such-param" in orjson.dumps(bad["response"]["outcome"]).decode()
+    assert [e["resource"]["id"] for e in everything["resource"]["entry"]] == ["pr1"]
+    # audited: the batch, and each entry that reached a route
+    rows = DataAccess.objects.filter(consent=consent).exclude(interaction="search-type", status=200)
+    kinds = sorted((r.interaction, r.status) for r in rows)
+    assert ("batch", 200) in kinds and ("read", 404) in kinds and ("$everything", 200) in kinds
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{broken", 400),
+        ({"resourceType": "Patient"}, 400),
+        (_batch({"method": "GET", "url": "Patient/p1"}, kind="transaction"), 400),
+        ({"resourceType": "Bundle", "type": "batch", "entry": {"x": 1}}, 400),
+    ],
+)
+def test_batch_refuses_what_is_not_a_batch(holder, body, status):
+    _, token = holder
+    response = _call("POST", "/fhir", token, body)
+    assert response.status_code == status
+    assert orjson.loads(response.content)["resourceType"] == "OperationOutcome"
+
+
+def test_batch_entries_keep_to_the_scopes_and_nest_no_batch(holder):
+    consent, _ = holder
+    token = issue_token(consent, "launch/patient patient/Patient.rs")
+    bundle = orjson.loads(
+        _call(
+            "POST",
+            "/fhir",
+            token,
+            _batch({"method": "GET", "url": "Observation/o1"}, {"method": "GET", "url": "/fhir"}),
+        ).content
+    )
+    assert [e["response"]["status"].split()[0] for e in bundle["entry"]] == ["403", "400"]
