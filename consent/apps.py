@@ -14,3 +14,9 @@ class ConsentConfig(AppConfig):
         from payers.signals import payer_status_changed
 
         payer_status_changed.connect(webhooks.payer_status_changed, dispatch_uid="consent.webhooks")
+
+    def purge_consent(self, consent_id) -> dict[str, int]:
+        """Purge registry hook (see consent.purge): payer tokens, ours, flows, Redis keys."""
+        from consent.purge import purge_own_rows
+
+        return purge_own_rows(consent_id)

@@ -2,8 +2,11 @@
 
 Ending a consent (revocation by patient, app or admin, refresh-token reuse,
 expiry) makes every token and code of it fail at once, in the same
-transaction. The purge of its cached data is orchestrated from here too (the
-lifecycle work adds it behind `end_consent`).
+transaction, tells the app (`consent.revoked` / `consent.expired` webhook) and
+starts the purge of everything it left (`consent.purge`): after commit on a
+worker, or right away with `purge_now=True` (`$expunge`, `manage.py
+purge_consent`). A flow that never completed (denied, failed) is purged too:
+the patient may have signed in at the payer, whose tokens are revoked there.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from consent.models import App, AuthorizationCode, Consent, IssuedToken, PayerGrant
+from consent import webhooks
+from consent.models import App, AuthorizationCode, Consent, IssuedToken
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +70,47 @@ def close_flow(consent: Consent, status: str, reason: str) -> Consent:
     )
     consent.refresh_from_db()
     if updated:
-        PayerGrant.objects.filter(consent=consent).delete()
         consent.record(status, reason=reason[:200])
+        # Now, not on a worker: the payer's tokens must not outlive the patient's "Deny".
+        consent_id = consent.pk
+        transaction.on_commit(lambda: purge_quietly(consent_id))
     return consent
 
 
-@transaction.atomic
-def end_consent(consent: Consent, *, status: str = Consent.Status.REVOKED, reason: str) -> bool:
-    """End a consent now: status, every token and code dead in one transaction.
+def end_consent(
+    consent: Consent,
+    *,
+    status: str = Consent.Status.REVOKED,
+    reason: str,
+    purge_now: bool = False,
+) -> bool:
+    """End a consent now and purge it; True when this call ended it.
 
-    Idempotent: returns False when the consent had already ended.
+    Every token and code is dead when this returns. The purge runs after
+    commit: on a worker, or in this process with `purge_now`. Idempotent: an
+    already ended consent is not ended again, but its purge is retried when it
+    did not finish (the purge itself is idempotent).
     """
+    ended = _end(consent, status, reason)
+    consent.refresh_from_db()
+    if ended or consent.data_state != Consent.DataState.PURGED:
+        consent_id = consent.pk
+        if purge_now:
+            from consent.purge import purge
+
+            purge(consent_id)
+            consent.refresh_from_db()
+        else:
+            transaction.on_commit(lambda: request_purge(consent_id))
+    return ended
+
+
+@transaction.atomic
+def _end(consent: Consent, status: str, reason: str) -> bool:
     assert status in (Consent.Status.REVOKED, Consent.Status.EXPIRED)
     now = timezone.now()
+    # FOR UPDATE waits for a sync page being written (it holds FOR SHARE on the
+    # row, fhircache.repository.save_page); pages after this commit see the end.
     locked = Consent.objects.select_for_update().get(pk=consent.pk)
     if locked.status in Consent.ENDED:
         return False
@@ -89,6 +121,22 @@ def end_consent(consent: Consent, *, status: str = Consent.Status.REVOKED, reaso
     IssuedToken.objects.filter(consent=locked, revoked_at__isnull=True).update(revoked_at=now)
     AuthorizationCode.objects.filter(consent=locked, used_at__isnull=True).update(used_at=now)
     locked.record(status, reason=reason)
+    webhooks.emit(locked, f"consent.{status}", {"reason": reason[:64]})
     log.info("consent %s ended: %s (%s)", locked.pk, status, reason)
-    consent.refresh_from_db()
     return True
+
+
+def request_purge(consent_id) -> None:
+    from consent.lifecycle_tasks import purge_consent
+
+    purge_consent.delay(str(consent_id))
+
+
+def purge_quietly(consent_id) -> None:
+    """Purge in this process; a failure is on the timeline and housekeeping retries it."""
+    from consent.purge import purge
+
+    try:
+        purge(consent_id)
+    except Exception:
+        log.exception("purge of consent %s failed; housekeeping will retry", consent_id)

@@ -22,3 +22,20 @@ def deliver_due_webhooks() -> int:
     for delivery_id in due:
         deliver_webhook.delay(str(delivery_id))
     return len(due)
+
+
+@shared_task(
+    name="consent.purge_consent",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=3000,
+    time_limit=3300,
+)
+def purge_consent(consent_id: str) -> None:
+    """Purge an ended consent (idempotent; a concurrent run makes this one a no-op)."""
+    from consent.purge import ConsentNotEnded, purge
+
+    try:
+        purge(consent_id)
+    except ConsentNotEnded:
+        return

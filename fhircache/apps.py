@@ -13,3 +13,10 @@ class FhircacheConfig(AppConfig):
 
         access.add_gate(ratelimit.gate)
         access.add_recorder(access_log.recorder)
+
+    def purge_consent(self, consent_id) -> dict[str, int]:
+        """Purge registry hook (consent.purge): the consent's cached resources and index,
+        quarantined resources and stored outcomes, deleted in batches by the repository."""
+        from fhircache.repository import delete_consent_data
+
+        return delete_consent_data(consent_id)

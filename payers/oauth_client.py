@@ -167,3 +167,26 @@ def _lookup_patient(payer, token: dict, source: str) -> str:
     entries = [e.get("resource", {}) for e in bundle.get("entry", [])]
     patients = [r.get("id") for r in entries if r.get("resourceType") == "Patient" and r.get("id")]
     return patients[0] if len(patients) == 1 else ""
+
+
+def revoke(payer, token: str, token_type_hint: str) -> bool:
+    """RFC 7009 §2.1 revocation at the payer, with our client authentication.
+
+    False when the payer has no revocation endpoint; `PayerOAuthError` when it
+    cannot be reached or refuses (§2.2: a 200 means done, unknown tokens included).
+    """
+    if not payer.revoke_url:
+        return False
+    try:
+        response = _client(payer).revoke_token(
+            payer.revoke_url, token=token, token_type_hint=token_type_hint
+        )
+    except PayerHTTPError as exc:
+        raise PayerOAuthError(f"the payer could not be reached: {exc.reason}") from None
+    except ClientKeyMissing:
+        raise PayerOAuthError("our private key for this payer is missing") from None
+    except requests.RequestException as exc:
+        raise PayerOAuthError(f"revocation failed ({type(exc).__name__})") from None
+    if response.status_code != 200:
+        raise PayerOAuthError(f"the payer answered HTTP {response.status_code} to revocation")
+    return True

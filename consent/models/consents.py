@@ -85,6 +85,8 @@ class Consent(models.Model):
 class ConsentEvent(models.Model):
     """The consent's timeline (admin): what happened, when. Never holds secrets or PHI."""
 
+    retained_after_purge = "the consent's timeline: states, times, counts, no PHI"
+
     consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=40)
