@@ -60,7 +60,7 @@ class Search(FhirView):
         return self.search(request, resource_type, _pairs(request.GET.lists()))
 
     def post(self, request: HttpRequest, resource_type: str) -> HttpResponse:
-        if request.body and request.content_type != _FORM:
+        if request.body and request.content_type not in (_FORM, "multipart/form-data"):
             raise FhirError(415, "not-supported", f"POST _search takes {_FORM} parameters.")
         return self.search(
             request, resource_type, _pairs(request.GET.lists()) + _pairs(request.POST.lists())
