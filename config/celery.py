@@ -17,6 +17,12 @@ app.conf.beat_schedule = {
     # SMART discovery of every payer that is due (daily when healthy, backoff when failing);
     # by hand: `manage.py discover_payers --due`.
     "payers-discover-due": {"task": "payers.discover_due_payers", "schedule": 15 * 60},
+    # Sync jobs: re-enqueue those whose worker died (stale heartbeat) and those whose
+    # Retry-After wait is over (never a countdown past the visibility timeout).
+    "etl-housekeeping": {"task": "etl.housekeeping", "schedule": 15},
     # Webhook deliveries whose backoff outgrew a Celery countdown (consent.webhooks).
     "consent-deliver-due-webhooks": {"task": "consent.deliver_due_webhooks", "schedule": 60},
+    # Expire and purge consents, retry lost purges, clear dead flows, codes and tokens;
+    # by hand: `manage.py consent_housekeeping`.
+    "consent-housekeeping": {"task": "consent.housekeeping", "schedule": 60},
 }

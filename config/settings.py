@@ -196,6 +196,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".local" / "celerybeat-schedule")
+# ETL (etl/): a running sync job's heartbeat interval, and when the reaper calls it dead.
+ETL_HEARTBEAT_S = get_int("ETL_HEARTBEAT_S", 5, minimum=1)
+ETL_STALE_AFTER_S = get_int("ETL_STALE_AFTER_S", 60, minimum=2)
+ETL_MAX_PAGES_PER_SEARCH = get_int("ETL_MAX_PAGES_PER_SEARCH", 5000, minimum=1)
+ETL_MAX_ATTEMPTS = get_int("ETL_MAX_ATTEMPTS", 8, minimum=1)
 # Webhook retries wait multiples of this (5 s, 30 s, 5 min, ... about a day in all).
 WEBHOOK_RETRY_BASE_S = get_int("WEBHOOK_RETRY_BASE_S", 5, minimum=1)
 

@@ -9,14 +9,18 @@ from consent.models import Consent
 
 @shared_task(name="consent.request_first_sync", acks_late=True, ignore_result=True)
 def request_first_sync(consent_id: str) -> None:
-    """Record that the first sync of a newly granted consent was requested.
+    """The consent was granted: its first sync job is created and enqueued.
 
-    Until the ETL lands this only records the request on the consent's
-    timeline; it deliberately does not touch `data_state`, so nothing claims
-    that data was synced.
+    Idempotent: a redelivered message finds the job (open or done) and does not
+    start another. The ETL owns the job (`etl.jobs.request_sync`).
     """
+    from etl import jobs
+    from etl.models import SyncJob
+
     consent = Consent.objects.filter(pk=consent_id).first()
     if consent is None or consent.status != Consent.Status.ACTIVE:
         return
-    if not consent.events.filter(kind="sync_requested").exists():
-        consent.record("sync_requested")
+    if SyncJob.objects.filter(consent=consent, reason="first_sync").exists():
+        return
+    consent.record("sync_requested")
+    jobs.request_sync(consent, reason="first_sync")

@@ -34,3 +34,30 @@ def probe(nonce: str, hold_seconds: float = 0.0) -> dict:
         time.sleep(min(hold_seconds, 300))
     client.rpush(key, f"done:{pid}")
     return {"nonce": nonce, "hostname": socket.gethostname(), "pid": pid}
+
+
+# --- sync jobs (thin: ids in, services do the work) ----------------------------
+
+
+@shared_task(
+    name="etl.sync_job",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def sync_job(job_id: int) -> None:
+    """Run one sync job; a duplicate delivery finds it claimed and does nothing."""
+    from etl.sync import run_job
+
+    run_job(job_id)
+
+
+@shared_task(name="etl.housekeeping", ignore_result=True, time_limit=120)
+def housekeeping() -> None:
+    """Beat: re-enqueue jobs whose worker died and jobs whose wait is over."""
+    from etl import jobs
+
+    jobs.reap_stale()
+    jobs.dispatch_due()

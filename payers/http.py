@@ -16,9 +16,11 @@ bypass them.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,19 @@ MAX_RETRY_AFTER_S = 10.0
 RETRY_AFTER_CEILING_S = 24 * 3600.0
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+
+# The most we read of one payer response (a page of 10 MB is already unusual).
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class SessionStats:
+    """What one session did, for sync job records (one session per thread)."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0  # 429s
 
 
 class PayerHTTPError(Exception):
@@ -126,6 +141,7 @@ class PayerSession(requests.Session):
         # requests follows redirects by calling send() again from inside send():
         # that hop runs under the slot its first request already holds.
         self._holding = threading.local()
+        self.stats = SessionStats()
         self.headers["User-Agent"] = USER_AGENT
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
@@ -139,6 +155,7 @@ class PayerSession(requests.Session):
         while True:
             self._wait_for_rate_limit(url)
             started = time.monotonic()
+            self.stats.requests += 1
             try:
                 response = self._send_in_slot(request, url, **kwargs)
             except requests.RequestException as exc:
@@ -147,6 +164,7 @@ class PayerSession(requests.Session):
                 retriable = isinstance(exc, requests.ConnectionError | requests.Timeout)
                 if idempotent and retriable and attempt < self.max_retries:
                     attempt += 1
+                    self.stats.retries += 1
                     self._sleep(_backoff(attempt))
                     continue
                 raise PayerHTTPError(reason) from None
@@ -159,6 +177,7 @@ class PayerSession(requests.Session):
                 return response
             response.close()
             attempt += 1
+            self.stats.retries += 1
             self._sleep(wait)
 
     def _send_in_slot(
@@ -193,6 +212,8 @@ class PayerSession(requests.Session):
         """Seconds to wait before retrying, or None to hand the response back."""
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            self.stats.throttled += 1
         if status == 429 or (status == 503 and retry_after is not None):
             # A 429 was not processed, so retrying is safe whatever the method.
             if status == 503 and not idempotent:
@@ -250,7 +271,34 @@ def json_body(response: requests.Response) -> Any:
 
 
 def _backoff(attempt: int) -> float:
-    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+    """Exponential backoff with jitter (half to all of the step), so workers that
+    failed together do not retry together."""
+    step = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+    return step * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+
+def read_limited(response: requests.Response, limit: int = MAX_RESPONSE_BYTES) -> bytes:
+    """The body of a streamed response, refusing more than `limit` bytes."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise PayerHTTPError(
+            f"response from {redact(response.url or '')} is larger than {limit // 2**20} MB"
+        )
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise PayerHTTPError(
+                    f"response from {redact(response.url or '')} is larger than {limit // 2**20} MB"
+                )
+            chunks.append(chunk)
+    except requests.RequestException as exc:
+        raise PayerHTTPError(_describe_exception(exc, redact(response.url or ""))) from None
+    finally:
+        response.close()
+    return b"".join(chunks)
 
 
 def _describe_exception(exc: requests.RequestException, url: str) -> str:

@@ -75,17 +75,22 @@ def test_tampered_receipt_link_is_not_found(live_server, make_client, issue_code
     assert requests.get(receipt_url(issued.consent), timeout=10).status_code == 404
 
 
-def test_granting_requests_the_first_sync_without_claiming_data(
-    live_server, make_client, issue_code, celery_worker
-):
+def test_granting_starts_the_first_sync_job(live_server, make_client, issue_code, celery_worker):
+    """Granting enqueues the first sync; with no payer authorization stored (this
+    fixture skips the payer sign-in) the job fails in words and claims no data."""
+    from etl.models import SyncJob
+
     issued = issue_code(make_client())
     consent = issued.consent
-    wait_until(
-        lambda: consent.events.filter(kind="sync_requested").exists(),
-        timeout=30,
-        what="first sync requested by the worker",
+    job = wait_until(
+        lambda: SyncJob.objects.filter(consent=consent, state=SyncJob.State.FAILED).first(),
+        timeout=120,
+        what="the first sync job to end",
     )
+    assert consent.events.filter(kind="sync_requested").count() == 1
+    assert job.reason == "first_sync" and job.kind == SyncJob.Kind.FULL
+    assert "no payer authorization is stored" in job.last_error
     consent.refresh_from_db()
-    assert consent.status == Consent.Status.ACTIVE
-    assert consent.data_state == Consent.DataState.NONE
+    assert consent.data_state == Consent.DataState.FAILED
+    assert consent.status == Consent.Status.REAUTH_REQUIRED
     assert consent.consent_text_version and consent.granted_at

@@ -1,0 +1,238 @@
+"""Fetching a payer's pages: one GET, one search followed through its `next` links.
+
+Everything goes through `payers.http` (timeouts, retries, rate limits, the
+payer's token only to its own origins). This module adds what a sync needs on
+top: the consent's payer token (renewed before it lapses, refreshed once on a
+401), a bound on the response size, the page parsed separately (orjson) for its
+links while the raw bytes go to the loader, and protection against paging that
+never ends (a link seen twice, too many pages, a run of empty pages).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urljoin
+
+import orjson
+from django.db import close_old_connections
+from django.utils import timezone
+
+from consent import payer_tokens
+from etl.references import page_keys
+from payers.http import PayerHTTPError, PayerRateLimited, payer_session, read_limited, redact
+from payers.models import Payer, origin_of
+
+PAGE_ATTEMPTS = 3  # a page that came back unusable (bad JSON, cut short) is asked again
+MAX_EMPTY_PAGES = 20  # consecutive empty pages that still link onwards
+FHIR_ACCEPT = "application/fhir+json, application/json;q=0.9"
+
+
+class FetchError(Exception):
+    """A search or read that could not be completed; `reason` is for admins (no PHI)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotAvailable(FetchError):
+    """The payer answered 4xx (not 401/429): no such type, operation or resource."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass
+class Page:
+    label: str  # what was asked: "ExplanationOfBenefit", "Patient/$everything", ...
+    number: int
+    body: bytes
+    keys: set[tuple[str, str]] = field(default_factory=set)  # (type, payer id) of entries
+    references: set[tuple[str, str]] = field(default_factory=set)
+    entries_by_type: dict[str, int] = field(default_factory=dict)
+
+
+class PayerToken:
+    """The consent's payer access token, shared by a job's fetch threads."""
+
+    def __init__(self, consent) -> None:
+        self.consent = consent
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at: datetime | None = None
+
+    def get(self) -> str:
+        with self._lock:
+            if self._token is None or (self._renew_at and timezone.now() >= self._renew_at):
+                self._token, self._renew_at = payer_tokens.access_token_and_expiry(self.consent)
+            return self._token
+
+    def rejected(self, token: str) -> str:
+        """The payer answered 401 to `token`: refresh once (a lapse raises)."""
+        with self._lock:
+            if self._token == token:
+                self._token, self._renew_at = payer_tokens.refresh_after_rejection(
+                    self.consent, token
+                )
+            return self._token or ""
+
+
+class Fetcher:
+    """GETs for one payer and consent; safe to share between threads (a session each)."""
+
+    def __init__(self, payer: Payer, token: PayerToken, *, max_pages: int) -> None:
+        self.payer = payer
+        self.token = token
+        self.max_pages = max_pages
+        self.base = payer.fhir_base_url.rstrip("/")
+        self._local = threading.local()
+        self._sessions: list = []
+        self._lock = threading.Lock()
+        self.bytes = 0
+
+    @property
+    def session(self):
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = payer_session(self.payer)
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def totals(self) -> dict[str, int]:
+        with self._lock:
+            sessions = list(self._sessions)
+        return {
+            "requests": sum(s.stats.requests for s in sessions),
+            "retries": sum(s.stats.retries for s in sessions),
+            "throttled": sum(s.stats.throttled for s in sessions),
+            "bytes": self.bytes,
+        }
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path}"
+
+    def capability(self) -> dict | None:
+        """The payer's CapabilityStatement, or None when it cannot be had."""
+        try:
+            response = self.session.get(self.url("metadata"), headers={"Accept": FHIR_ACCEPT})
+            body = read_limited(response)
+            return orjson.loads(body) if response.status_code == 200 else None
+        except (PayerHTTPError, orjson.JSONDecodeError):
+            return None
+
+    def get(self, url: str, what: str) -> bytes:
+        """One authenticated GET; 200's body, else a FetchError/NotAvailable (or rate limit)."""
+        if origin_of(url) not in self.payer.own_origins:
+            raise FetchError(f"{what}: the payer linked to another server ({origin_of(url)})")
+        token = self.token.get()
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {token}", "Accept": FHIR_ACCEPT}
+            try:
+                response = self.session.get(url, headers=headers, stream=True)
+            except PayerRateLimited:
+                raise
+            except PayerHTTPError as exc:
+                raise FetchError(f"{what}: {exc.reason}") from None
+            status = response.status_code
+            if status == 401 and attempt == 1:
+                response.close()
+                token = self.token.rejected(token)
+                continue
+            if status == 401:
+                response.close()
+                reason = "the payer refused our access token even after a refresh"
+                payer_tokens.mark_reauth_required(self.token.consent, reason)
+                raise payer_tokens.PayerAuthorizationLapsed(reason)
+            body = read_limited(response)
+            with self._lock:
+                self.bytes += len(body)
+            if status == 200:
+                return body
+            if 400 <= status < 500:
+                raise NotAvailable(f"{what}: {self.payer.name} answered {status}", status)
+            raise FetchError(f"{what}: {self.payer.name} answered {status}")
+        raise FetchError(f"{what}: no usable token")  # pragma: no cover - loop returns
+
+    def page(self, url: str, label: str, number: int) -> tuple[Page, dict]:
+        """One page, asked again when it comes back unusable (cut short, not JSON)."""
+        what = f"{label} page {number}"
+        last = ""
+        for _ in range(PAGE_ATTEMPTS):
+            try:
+                body = self.get(url, what)
+            except NotAvailable:
+                raise
+            except FetchError as exc:
+                last = exc.reason
+                continue
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                last = f"{what}: {self.payer.name} sent a response that is not valid JSON"
+                continue
+            if not isinstance(parsed, dict):
+                last = f"{what}: {self.payer.name} sent JSON that is not a FHIR resource"
+                continue
+            if parsed.get("resourceType") == "OperationOutcome":
+                raise FetchError(f"{what}: {self.payer.name} answered with an OperationOutcome")
+            page = Page(label, number, body)
+            page_keys(page, parsed, self.base)
+            return page, parsed
+        raise FetchError(last)
+
+    def search(self, path: str, label: str, stop: threading.Event) -> Iterator[Page]:
+        """Every page of one search, following `next` links with loop protection."""
+        url: str | None = self.url(path)
+        seen: set[str] = set()
+        empty_run = 0
+        number = 0
+        while url and not stop.is_set():
+            number += 1
+            if number > self.max_pages:
+                raise FetchError(f"{label}: more than {self.max_pages} pages; stopped")
+            seen.add(url)
+            page, parsed = self.page(url, label, number)
+            yield page
+            empty_run = 0 if page.keys else empty_run + 1
+            nxt = next_link(parsed, url)
+            if nxt is None:
+                return
+            if nxt in seen:
+                raise FetchError(
+                    f"{label} page {number}: the next link points back to an earlier page "
+                    f"({redact(nxt)}); stopped following it"
+                )
+            if empty_run >= MAX_EMPTY_PAGES:
+                raise FetchError(
+                    f"{label} page {number}: {empty_run} empty pages in a row; stopped"
+                )
+            url = nxt
+
+
+def next_link(parsed: dict, current: str) -> str | None:
+    """The absolute URL of a Bundle's `next` link (relative ones resolved against `current`)."""
+    links = parsed.get("link")
+    if parsed.get("resourceType") != "Bundle" or not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            href = link.get("url")
+            if isinstance(href, str) and href.strip():
+                return urljoin(current, href.strip())
+    return None
+
+
+def in_thread(fn, *args):
+    """Run `fn` in a worker thread that closes its own database connection after."""
+    try:
+        return fn(*args)
+    finally:
+        close_old_connections()
+        from django.db import connection
+
+        connection.close()
