@@ -39,3 +39,11 @@ def purge_consent(consent_id: str) -> None:
         purge(consent_id)
     except ConsentNotEnded:
         return
+
+
+@shared_task(name="consent.housekeeping", ignore_result=True, soft_time_limit=300, time_limit=360)
+def housekeeping() -> None:
+    """Beat, every minute: expire and purge, retry lost purges, clear dead flows/codes/tokens."""
+    from consent.housekeeping import run
+
+    run()

@@ -465,19 +465,38 @@ def dangling_references(consent) -> list[tuple[str, str]]:
         return [tuple(v) for v in cursor.fetchall()]
 
 
-def delete_consent_data(consent) -> dict[str, int]:
-    """Delete every cached row of one consent (store, stored outcomes and
-    quarantine), now.
+# Rows deleted per transaction by `delete_consent_data`: short transactions keep
+# WAL bursts, replication lag and lock lists small while the purge runs.
+PURGE_BATCH = 5000
+_PURGE_TABLES = (
+    ("resources", TABLE, "resource_type, resource_id"),
+    ("outcomes", "fhircache_outcome", "resource_type, resource_id"),
+    ("quarantined", "fhircache_quarantine", "id"),
+)
 
-    Every table leads its primary/unique key with the consent, so this is a
-    range delete on an index, proportional to that consent's rows only.
+
+def delete_consent_data(consent, batch: int = PURGE_BATCH) -> dict[str, int]:
+    """Delete every cached row of one consent (store, stored outcomes and
+    quarantine), in batches of `batch` rows, each its own transaction.
+
+    Every table leads its primary/unique key with the consent, so each batch is
+    a range scan on an index, proportional to that consent's rows only; other
+    consents' rows are never locked (their reads go on; PostgreSQL readers do
+    not wait for writers anyway). Safe to interrupt and run again.
     """
     consent_id = _consent_id(consent)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {TABLE} WHERE consent_id = %s", [consent_id])
-        resources = cursor.rowcount
-        cursor.execute("DELETE FROM fhircache_outcome WHERE consent_id = %s", [consent_id])
-        outcomes = cursor.rowcount
-        cursor.execute("DELETE FROM fhircache_quarantine WHERE consent_id = %s", [consent_id])
-        quarantined = cursor.rowcount
-    return {"resources": resources, "outcomes": outcomes, "quarantined": quarantined}
+    deleted = {}
+    for name, table, key in _PURGE_TABLES:
+        deleted[name] = 0
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE consent_id = %s AND ({key}) IN ("
+                    f" SELECT {key} FROM {table} WHERE consent_id = %s LIMIT %s)",
+                    [consent_id, consent_id, batch],
+                )
+                count = cursor.rowcount
+            deleted[name] += count
+            if count < batch:
+                break
+    return deleted
