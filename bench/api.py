@@ -232,8 +232,15 @@ class Server:
         from tests.services import free_port
 
         self.port = free_port()
+        from django.conf import settings
+
         env = {
             **os.environ,
+            # production mode, with this process's secrets (the data was made with them)
+            "DEBUG": "0",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "ENCRYPTION_KEYS": ",".join(settings.ENCRYPTION_KEYS),
+            "ALLOWED_HOSTS": "*",
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": "bench.api_settings",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}",

@@ -164,6 +164,9 @@ REST_FRAMEWORK = {
 # FHIR API requests per app per window (fhircache.ratelimit); 0 turns the limit off.
 FHIR_RATE_LIMIT_PER_WINDOW = get_int("FHIR_RATE_LIMIT_PER_WINDOW", 1200)
 FHIR_RATE_LIMIT_WINDOW = get_int("FHIR_RATE_LIMIT_WINDOW", 60, minimum=1)
+# Seconds between batched writes of the FHIR API's audit rows (fhircache.audit_writer);
+# 0 writes each request's rows when its response is closed.
+FHIR_AUDIT_FLUSH_SECONDS = get_int("FHIR_AUDIT_FLUSH_SECONDS", 1)
 
 # --- Celery -----------------------------------------------------------------
 # Celery spells a unix-socket Redis `redis+socket://`; redis-py spells it `unix://`.

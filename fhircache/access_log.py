@@ -11,17 +11,16 @@ the access log line of the same request).
 
 Writing: `recorder` is a `fhircache.api.access` recorder (registered in
 `FhircacheConfig.ready`). It turns the request's `AccessRecord` into rows and
-hands them to the response, which inserts them in one statement when the server
-closes it, i.e. after the last byte went to the client
-(`HttpResponseBase.close()` runs its resource closers before `request_finished`,
-so the database connection is still there). No client waits for the insert.
+hands them to `fhircache.audit_writer`, which inserts them in batches off the
+request path (every `FHIR_AUDIT_FLUSH_SECONDS`), or, with that setting at 0,
+when the response is closed. No client waits for the insert.
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError, models
+from django.db import models
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -90,15 +89,8 @@ def rows_of(record) -> list[DataAccess]:
 
 
 def recorder(request, record, response) -> None:
-    """`fhircache.api.access` recorder: the rows are written when the response is
-    closed (after its last byte), in one INSERT."""
-    rows = rows_of(record)
-    response._resource_closers.append(lambda: flush(rows))
+    """`fhircache.api.access` recorder: hands the rows to `fhircache.audit_writer`,
+    which writes them off the request path."""
+    from fhircache import audit_writer
 
-
-def flush(rows: list[DataAccess]) -> None:
-    """One INSERT for the rows; an audit failure is logged, never raised at a client."""
-    try:
-        DataAccess.objects.bulk_create(rows)
-    except DatabaseError as exc:
-        log.error("data-access audit: %d row(s) not written: %s", len(rows), type(exc).__name__)
+    audit_writer.submit(rows_of(record), response)

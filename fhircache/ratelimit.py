@@ -45,7 +45,7 @@ class Quota:
 
 @cache
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def window_count(limit: int, window: int, used: int, now: float) -> Quota:
@@ -67,7 +67,8 @@ def take(app_key: str | None) -> Quota | None:
         pipe.incr(key)
         pipe.expire(key, window * 2)
         used = pipe.execute()[0]
-    except redis.RedisError as exc:
+    except (redis.RedisError, OSError, ValueError) as exc:
+        # ValueError: redis-py reconnecting on a socket another thread just closed
         log.warning("FHIR API rate limiter unavailable: %s", type(exc).__name__)
         return None
     return window_count(limit, window, used, now)

@@ -30,6 +30,16 @@ def _isolated_celery_queue() -> Iterator[str]:
     celery_app.conf.task_default_queue = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _audit_rows_inline():
+    """In-process tests run inside transactions the audit's writer thread cannot see:
+    write each request's audit rows with its response (FHIR_AUDIT_FLUSH_SECONDS=0)."""
+    previous = settings.FHIR_AUDIT_FLUSH_SECONDS
+    settings.FHIR_AUDIT_FLUSH_SECONDS = 0
+    yield
+    settings.FHIR_AUDIT_FLUSH_SECONDS = previous
+
+
 @pytest.fixture(scope="session")
 def process_env(django_db_setup, django_db_blocker) -> dict[str, str]:
     """Environment for subprocesses: same services, the test database, our queue."""

@@ -128,3 +128,17 @@ def test_still_syncing_is_a_different_429(settings):
 )
 def test_window_arithmetic(used, now, expected):
     assert ratelimit.window_count(10, 60, used, now) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deferred_audit_rows_are_written_in_batches(loaded, settings):
+    """The production mode: rows wait in the process and land in one batch."""
+    from fhircache import audit_writer
+
+    settings.FHIR_AUDIT_FLUSH_SECONDS = 3600  # only an explicit flush (or exit) writes
+    consent, token, patient = loaded
+    for _ in range(3):
+        assert _get(f"/fhir/Patient/{patient['id']}", token).status_code == 200
+    assert not DataAccess.objects.filter(consent=consent).exists()
+    audit_writer.flush()
+    assert DataAccess.objects.filter(consent=consent, interaction="read").count() == 3
