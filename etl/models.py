@@ -17,6 +17,10 @@ from django.utils import timezone
 
 
 class SyncJob(models.Model):
+    # consent.verification: job records outlive the purge (states, counts, error
+    # summaries; no resource content). The etl purge hook scrubs anything else.
+    retained_after_purge = "sync job record: states, counts, timings; no resource content"
+
     class State(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 class DataAccess(models.Model):
     """One data access through the FHIR API (one per batch entry)."""
 
+    # consent.verification: the audit outlives the purge (ids, types, counts; no PHI).
+    retained_after_purge = "data-access audit: interaction, type, count, status; no PHI"
+
     class Interaction(models.TextChoices):
         READ = "read"
         SEARCH = "search-type"
