@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from consent import scopes as scope_rules
 from consent.models import App, Organization
+from consent.oauth import params
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,16 @@ class Registered:
 
 
 def validate_redirect_uri(uri: str) -> str:
-    """Absolute, no fragment (RFC 6749 §3.1.2); http only for loopback hosts (RFC 8252 §7.3)."""
+    """Absolute, no fragment (RFC 6749 §3.1.2); http only for loopback hosts (RFC 8252 §7.3).
+
+    And only what /oauth/authorize accepts in a `redirect_uri` (`consent.oauth.params`:
+    printable ASCII without `"` or `\\`, not too long), so no app is registered
+    with a URI it could never use.
+    """
+    if len(uri) > params.MAX_LENGTH or not params.describable(uri):
+        raise ValidationError(
+            f"redirect URI {uri!r} may hold only printable ASCII characters other than \" and \\"
+        )
     parts = urlsplit(uri)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
         raise ValidationError(f"redirect URI {uri!r} must be an absolute http(s) URL without #")

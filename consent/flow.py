@@ -40,6 +40,7 @@ REQUEST_KEYS = (
     "code_challenge_method",
     "launch",
     "nonce",
+    "external_id",
 )
 
 
@@ -69,20 +70,23 @@ def back_to_app_url(flow: AuthorizationFlow, error: str = "access_denied") -> st
     the app), it is no place to send the patient: None.
     """
     params = flow.request_params
-    if not (flow.app.is_active and flow.app.check_redirect_uri(params["redirect_uri"])):
+    # Omitted at authorize: the app's one registered URI (RFC 6749 §3.1.2.3).
+    uri = params.get("redirect_uri") or flow.app.get_default_redirect_uri()
+    if not (uri and flow.app.is_active and flow.app.check_redirect_uri(uri)):
         return None
     query = [("error", error)]
     if params.get("state"):
         query.append(("state", params["state"]))
-    return add_params_to_uri(params["redirect_uri"], query)
+    return add_params_to_uri(uri, query)
 
 
 # --- session binding --------------------------------------------------------
 def start(request: HttpRequest, grant) -> AuthorizationFlow:
     """Keep the app's validated request and bind it to this browser session."""
     data = grant.request.payload.data
+    # As the app sent it: a `redirect_uri` it omitted stays omitted, so the code is
+    # redeemable without one (RFC 6749 §4.1.3); the registered default is used.
     params = {k: data[k] for k in REQUEST_KEYS if data.get(k)}
-    params["redirect_uri"] = grant.redirect_uri
     params["scope"] = grant.request.scope  # as granted: each scope once (App.get_allowed_scope)
     binding = secrets.token_urlsafe(32)
     flow = AuthorizationFlow.objects.create(
@@ -134,7 +138,10 @@ def choose_payer(flow: AuthorizationFlow, payer) -> str:
     start_at_payer = oauth_client.start_authorization(payer, callback_url())
     with transaction.atomic():
         consent = Consent.objects.create(
-            app=flow.app, payer=payer, scope=flow.request_params.get("scope", "")
+            app=flow.app,
+            payer=payer,
+            scope=flow.request_params.get("scope", ""),
+            external_id=flow.request_params.get("external_id", ""),
         )
         consent.record("flow_started", payer=payer.slug)
         flow.payer = payer

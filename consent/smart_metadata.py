@@ -1,8 +1,12 @@
-"""Discovery documents: SMART configuration, RFC 8414 metadata, CapabilityStatement security.
+"""Discovery documents: SMART configuration, RFC 8414 and OpenID Connect metadata,
+CapabilityStatement security.
 
-SMART App Launch 2 §"SMART on FHIR OAuth authorization Endpoints and Capabilities"
-and RFC 8414 §2. The FHIR API work builds the rest of `/fhir/metadata` on
-`capability_statement()` (or calls `rest_security()` from its own).
+One builder: `authorization_server_metadata()` (RFC 8414 §2) holds every field;
+`openid_configuration()` (OpenID Connect Discovery 1.0 §3) and
+`smart_configuration()` (SMART App Launch 2 §"SMART on FHIR OAuth authorization
+Endpoints and Capabilities") are it plus what their standard adds, so the
+issuer, endpoints and keys can never disagree between them. The FHIR API work
+builds `/fhir/metadata` on `rest_security()`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ CAPABILITIES = [
     "permission-v2",
     "sso-openid-connect",
 ]
+# What our id_tokens carry (consent.oauth.server.AuthorizationServer.id_token).
+CLAIMS = ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"]
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 
@@ -56,6 +62,18 @@ def authorization_server_metadata() -> dict:
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "subject_types_supported": ["public"],
+        "claims_supported": CLAIMS,
+    }
+
+
+def openid_configuration() -> dict:
+    """OpenID Connect Discovery 1.0 §3 (served at /.well-known/openid-configuration)."""
+    return {
+        **authorization_server_metadata(),
+        "scopes_supported": scope_rules.SUPPORTED_FOR_DISCOVERY,
+        "response_modes_supported": ["query"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
     }
 
 

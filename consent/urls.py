@@ -13,6 +13,7 @@ urlpatterns = [
     path(".well-known/smart-configuration", oauth.smart_configuration),
     path("fhir/.well-known/smart-configuration", oauth.smart_configuration),
     path(".well-known/oauth-authorization-server", oauth.authorization_server_metadata),
+    path(".well-known/openid-configuration", oauth.openid_configuration),
     path("payers/callback", journey.payer_callback, name="payer_callback"),
     path("consent/<uuid:flow_id>/", journey.start, name="start"),
     path("consent/<uuid:flow_id>/payer", journey.choose_payer, name="choose_payer"),

@@ -27,7 +27,8 @@ def find_token(token_string: str) -> tuple[IssuedToken | None, str]:
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    """RFC 7662: active, scope, client_id, exp, patient, consent_id, consent_expires_at."""
+    """RFC 7662: active, scope, client_id, exp, patient, consent_id, consent_expires_at,
+    external_id (the app's own reference for the consent, or null)."""
 
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
@@ -59,6 +60,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             payload["patient"] = token.consent.patient_id
             payload["consent_id"] = str(token.consent.pk)
             payload["consent_expires_at"] = iso(token.consent.expires_at)
+            payload["external_id"] = token.consent.external_id or None
             if "exp" not in payload:
                 payload["exp"] = int(token.consent.expires_at.timestamp())
         return payload

@@ -158,6 +158,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
+    def _validate_request_client(self):
+        """A public client may refresh with only `grant_type` and `refresh_token`.
+
+        RFC 6749 §6 requires authentication only of confidential clients, and
+        SMART clients (the SMART JS client, oauthlib) send no `client_id` then:
+        the refresh token itself names its client. A confidential client's token
+        presented without credentials still gets `invalid_client` below.
+        """
+        form = self.request.form
+        if "Authorization" not in self.request.headers and not form.get("client_id"):
+            row = (
+                IssuedToken.objects.select_related("app")
+                .filter(refresh_token_hash=digest(form.get("refresh_token") or ""))
+                .first()
+            )
+            if row is not None and row.app.is_active and row.app.is_public:
+                return row.app
+        return super()._validate_request_client()
+
     def _validate_request_token(self, client) -> IssuedToken:
         presented = self.request.form.get("refresh_token")
         if presented is None:

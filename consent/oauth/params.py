@@ -31,7 +31,9 @@ STRICT = frozenset(
     }
 )
 # Opaque values: anything printable, but no control characters (NUL, CR, LF, ...).
-OPAQUE = frozenset({"state", "nonce", "launch", "code", "refresh_token", "token", "client_secret"})
+OPAQUE = frozenset(
+    {"state", "nonce", "launch", "code", "refresh_token", "token", "client_secret", "external_id"}
+)
 # Long enough for any honest value (a scope listing every resource type is ~2 kB).
 MAX_LENGTH = 4096
 

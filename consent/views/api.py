@@ -36,6 +36,7 @@ def consent_json(consent: Consent) -> dict:
         "data_state": consent.data_state,
         "payer": {"slug": consent.payer.slug, "name": consent.payer.name},
         "patient": consent.patient_id or None,
+        "external_id": consent.external_id or None,
         "scope": consent.scope,
         "created_at": _stamp(consent.created_at),
         "granted_at": _stamp(consent.granted_at),

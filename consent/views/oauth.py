@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from consent import flow as flows
 from consent import smart_metadata
 from consent.oauth import client_auth, keys, params
+from consent.oauth.cors import allow_any_origin
 from consent.oauth.server import server
 
 
@@ -57,6 +58,7 @@ def _client_api(request: HttpRequest, respond) -> HttpResponse:
     return _oauth_response(respond(request))
 
 
+@allow_any_origin("POST")  # browser apps (public clients), never with cookies
 @csrf_exempt  # client-authenticated API, not a browser form
 @require_POST
 def token(request: HttpRequest) -> HttpResponse:
@@ -69,22 +71,32 @@ def introspect(request: HttpRequest) -> HttpResponse:
     return _client_api(request, lambda r: server.create_endpoint_response("introspection", r))
 
 
+@allow_any_origin("POST")
 @csrf_exempt
 @require_POST
 def revoke(request: HttpRequest) -> HttpResponse:
     return _client_api(request, lambda r: server.create_endpoint_response("revocation", r))
 
 
+@allow_any_origin("GET")
 @require_GET
 def jwks(request: HttpRequest) -> JsonResponse:
     return JsonResponse(keys.jwks())
 
 
+@allow_any_origin("GET")
 @require_GET
 def smart_configuration(request: HttpRequest) -> JsonResponse:
     return JsonResponse(smart_metadata.smart_configuration())
 
 
+@allow_any_origin("GET")
 @require_GET
 def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
     return JsonResponse(smart_metadata.authorization_server_metadata())
+
+
+@allow_any_origin("GET")
+@require_GET
+def openid_configuration(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(smart_metadata.openid_configuration())
