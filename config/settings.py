@@ -204,6 +204,7 @@ ETL_HEARTBEAT_S = get_int("ETL_HEARTBEAT_S", 5, minimum=1)
 ETL_STALE_AFTER_S = get_int("ETL_STALE_AFTER_S", 60, minimum=2)
 ETL_MAX_PAGES_PER_SEARCH = get_int("ETL_MAX_PAGES_PER_SEARCH", 5000, minimum=1)
 ETL_MAX_ATTEMPTS = get_int("ETL_MAX_ATTEMPTS", 8, minimum=1)
+ETL_PAYER_READ_TIMEOUT_S = get_int("ETL_PAYER_READ_TIMEOUT_S", 30, minimum=1)
 # Webhook retries wait multiples of this (5 s, 30 s, 5 min, ... about a day in all).
 WEBHOOK_RETRY_BASE_S = get_int("WEBHOOK_RETRY_BASE_S", 5, minimum=1)
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from urllib.parse import urljoin
 
 import orjson
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -36,6 +37,10 @@ class FetchError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class TransportError(FetchError):
+    """Timeouts, refused connections: `payers.http` already retried them."""
 
 
 class NotAvailable(FetchError):
@@ -98,7 +103,8 @@ class Fetcher:
     def session(self):
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = payer_session(self.payer)
+            timeout = (5.0, float(settings.ETL_PAYER_READ_TIMEOUT_S))
+            session = self._local.session = payer_session(self.payer, timeout=timeout)
             with self._lock:
                 self._sessions.append(session)
         return session
@@ -137,7 +143,7 @@ class Fetcher:
             except PayerRateLimited:
                 raise
             except PayerHTTPError as exc:
-                raise FetchError(f"{what}: {exc.reason}") from None
+                raise TransportError(f"{what}: {exc.reason}") from None
             status = response.status_code
             if status == 401 and attempt == 1:
                 response.close()
@@ -165,7 +171,7 @@ class Fetcher:
         for _ in range(PAGE_ATTEMPTS):
             try:
                 body = self.get(url, what)
-            except NotAvailable:
+            except (NotAvailable, TransportError):
                 raise
             except FetchError as exc:
                 last = exc.reason
@@ -180,6 +186,13 @@ class Fetcher:
                 continue
             if parsed.get("resourceType") == "OperationOutcome":
                 raise FetchError(f"{what}: {self.payer.name} answered with an OperationOutcome")
+            if parsed.get("resourceType") != "Bundle":
+                # A read: wrapped as a one-entry page (its bytes untouched), so the
+                # loader commits it now rather than holding it for a batch.
+                body = (
+                    b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":%s}]}'
+                    % body
+                )
             page = Page(label, number, body)
             page_keys(page, parsed, self.base)
             return page, parsed

@@ -184,10 +184,11 @@ class Run:
         if data_state:
             jobs.set_data_state(self.consent, data_state)
         elif state in (SyncJob.State.FAILED, SyncJob.State.CANCELLED):
-            # Data of an earlier sync stays served; a first sync that never finished failed.
+            # Data of an earlier sync stays served; a first sync that stopped half way
+            # serves what it got (partial), one that got nothing failed.
             jobs.set_data_state(
                 self.consent,
-                Consent.DataState.FAILED,
+                Consent.DataState.PARTIAL if stored else Consent.DataState.FAILED,
                 only_from=(Consent.DataState.NONE, Consent.DataState.SYNCING),
             )
         if state == SyncJob.State.CANCELLED:

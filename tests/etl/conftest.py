@@ -9,3 +9,4 @@ from tests.consent.conftest import (  # noqa: F401 - fixtures
     make_client,
 )
 from tests.fhircache.conftest import consent, make_consent  # noqa: F401 - fixtures
+from tests.payers.conftest import misbehaving, other_server  # noqa: F401 - fixtures
