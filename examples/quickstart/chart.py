@@ -14,7 +14,8 @@ from html import escape
 from .claims import ClaimRow, format_money
 
 MAX_MONTHS = 24  # the most recent months that have claims
-HEIGHT, TOP, BOTTOM, LEFT, BAR, GAP = 220, 16, 44, 64, 12, 10
+HEIGHT, TOP, BOTTOM, LEFT = 260, 16, 52, 64
+MIN_WIDTH = 640  # few months get wider bars rather than a narrow chart
 BILLED_COLOR, PAID_COLOR = "#7a8ca8", "#1f8a5b"
 
 
@@ -57,7 +58,9 @@ def bar_chart_svg(months: list[Month]) -> str:
         return '<p class="muted">No dated claims to chart.</p>'
     top = max(max(m.billed, m.paid) for m in months) or Decimal(1)
     plot_height = HEIGHT - TOP - BOTTOM
-    width = LEFT + len(months) * (2 * BAR + GAP) + GAP
+    slot = max(34, (MIN_WIDTH - LEFT) // len(months))  # one month: two bars and a gap
+    bar = min(slot * 3 // 8, 28)
+    width = LEFT + len(months) * slot
 
     def y(value: Decimal) -> float:
         return TOP + plot_height - float(value / top) * plot_height
@@ -72,22 +75,22 @@ def bar_chart_svg(months: list[Month]) -> str:
         parts.append(
             f'<line x1="{LEFT}" x2="{width}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
             f'stroke="#ddd"/><text x="{LEFT - 6}" y="{y(value) + 4:.1f}" '
-            f'text-anchor="end" font-size="11">{_short(value)}</text>'
+            f'text-anchor="end" font-size="13">{_short(value)}</text>'
         )
     for index, month in enumerate(months):
-        x = LEFT + GAP + index * (2 * BAR + GAP)
+        x = LEFT + index * slot + (slot - 2 * bar) // 2
         for offset, (label, value, color) in enumerate(
             (("billed", month.billed, BILLED_COLOR), ("paid", month.paid, PAID_COLOR))
         ):
             tooltip = escape(f"{month.month} {label} {format_money(value)}")
             parts.append(
-                f'<rect class="bar {label}" x="{x + offset * BAR}" y="{y(value):.1f}" '
-                f'width="{BAR - 1}" height="{y(Decimal(0)) - y(value):.1f}" fill="{color}">'
+                f'<rect class="bar {label}" x="{x + offset * bar}" y="{y(value):.1f}" '
+                f'width="{bar - 1}" height="{y(Decimal(0)) - y(value):.1f}" fill="{color}">'
                 f"<title>{tooltip}</title></rect>"
             )
         parts.append(
-            f'<text x="{x + BAR}" y="{HEIGHT - BOTTOM + 14}" font-size="10" '
-            f'text-anchor="end" transform="rotate(-45 {x + BAR} {HEIGHT - BOTTOM + 14})">'
+            f'<text x="{x + bar}" y="{HEIGHT - BOTTOM + 14}" font-size="12" '
+            f'text-anchor="end" transform="rotate(-45 {x + bar} {HEIGHT - BOTTOM + 14})">'
             f"{escape(month.month)}</text>"
         )
     parts.append("</svg>")
