@@ -29,12 +29,19 @@ logger = logging.getLogger("payers.discovery")
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 HEALTHY_INTERVAL = timedelta(hours=24)
 RETRY_BASE = timedelta(minutes=15)
+# Where a payer's SMART endpoints live is the payer's to say: always taken.
 _ENDPOINT_FIELDS = {
     "authorization_endpoint": "authorize_url",
     "token_endpoint": "token_url",
+}
+# Optional endpoints: filled only while an admin has left them blank.
+_OPTIONAL_ENDPOINT_FIELDS = {
     "revocation_endpoint": "revoke_url",
     "introspection_endpoint": "introspect_url",
 }
+# What a standalone patient launch asks for (SMART App Launch 2), in this order.
+CONTEXT_SCOPES = ("launch/patient", "openid", "fhirUser", "offline_access")
+DEFAULT_SCOPES = "launch/patient openid fhirUser offline_access patient/*.read"
 
 
 class DiscoveryError(Exception):
@@ -105,10 +112,7 @@ def discover(payer: Payer) -> bool:
         logger.exception("discovery of %s crashed", payer.slug)
         return _record_failure(payer, f"unexpected error: {type(exc).__name__}")
     was = health_of(payer.last_discovery_ok)
-    payer.discovery_document = document
-    for key, field in _ENDPOINT_FIELDS.items():
-        if _url(document.get(key)):
-            setattr(payer, field, document[key])
+    _apply(payer, document)
     payer.last_discovery_at = timezone.now()
     payer.last_discovery_ok = True
     payer.last_discovery_error = ""
@@ -116,6 +120,62 @@ def discover(payer: Payer) -> bool:
     payer.save()
     send_if_changed(payer, was, "healthy")
     return True
+
+
+def requested_scopes(supported: Any) -> str:
+    """The scopes to request of a payer whose `scopes_supported` is `supported`.
+
+    Launch context, identity and offline access when offered; then one patient
+    wildcard (v1 `patient/*.read` preferred, since v1 servers outnumber v2 ones,
+    else `patient/*.rs`), else every patient-level read scope listed. With no
+    usable list, the SMART defaults: never an authorize request without scope.
+    """
+    if not isinstance(supported, list) or not all(isinstance(s, str) for s in supported):
+        return DEFAULT_SCOPES
+    offered = set(supported)
+    scopes = [s for s in CONTEXT_SCOPES if s in offered]
+    wildcard = next((w for w in ("patient/*.read", "patient/*.rs") if w in offered), None)
+    if wildcard:
+        scopes.append(wildcard)
+    else:
+        scopes += [
+            s for s in supported if s.startswith("patient/") and s.endswith((".read", ".rs"))
+        ]
+    return " ".join(scopes) if any(s.startswith("patient/") for s in scopes) else DEFAULT_SCOPES
+
+
+def offers_refresh(document: dict[str, Any]) -> bool:
+    """SMART `permission-offline` or RFC 8414 `grant_types_supported` naming refresh_token."""
+    capabilities = document.get("capabilities")
+    grant_types = document.get("grant_types_supported")
+    return (isinstance(capabilities, list) and "permission-offline" in capabilities) or (
+        isinstance(grant_types, list) and "refresh_token" in grant_types
+    )
+
+
+def _apply(payer: Payer, document: dict[str, Any]) -> None:
+    """Fill the payer from its discovery document; an admin's explicit value wins.
+
+    Endpoints of the authorization itself are always taken. Optional endpoints
+    and scopes are filled only while blank. `supports_refresh` (a yes/no an
+    admin cannot leave blank) is taken on the first successful discovery only;
+    after that it is the admin's.
+    """
+    first_time = not payer.discovery_document
+    payer.discovery_document = document
+    for key, field in _ENDPOINT_FIELDS.items():
+        if _url(document.get(key)):
+            setattr(payer, field, document[key])
+    for key, field in _OPTIONAL_ENDPOINT_FIELDS.items():
+        if not getattr(payer, field) and _url(document.get(key)):
+            setattr(payer, field, document[key])
+    if first_time:
+        payer.supports_refresh = offers_refresh(document)
+    if not payer.scopes.strip():
+        scopes = requested_scopes(document.get("scopes_supported"))
+        if not payer.supports_refresh:
+            scopes = " ".join(s for s in scopes.split() if s != "offline_access")
+        payer.scopes = scopes
 
 
 def _record_failure(payer: Payer, reason: str) -> bool:
