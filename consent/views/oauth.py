@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from consent import flow as flows
 from consent import smart_metadata
-from consent.oauth import client_auth, keys, params
+from consent.oauth import client_auth, keys, params, throttling
 from consent.oauth.cors import allow_any_origin
 from consent.oauth.server import server
 
@@ -55,7 +55,10 @@ def _client_api(request: HttpRequest, respond) -> HttpResponse:
     if malformed:
         body = {"error": "invalid_request", "error_description": malformed}
         return _oauth_response(JsonResponse(body, status=400))
-    return _oauth_response(respond(request))
+    throttled = throttling.refused(request)
+    if throttled is not None:
+        return _oauth_response(throttled)
+    return _oauth_response(throttling.count(request, respond(request)))
 
 
 @allow_any_origin("POST")  # browser apps (public clients), never with cookies
