@@ -86,9 +86,10 @@ def bare_sql(query: str) -> list[str]:
             params.append(f"%{text}%")
     sql = (
         "SELECT slug, name, brand, aliases, states, lines_of_business, status, is_sandbox, "
-        "fhir_base_url, published_status, go_live_date FROM payers_payer WHERE "
-        + " AND ".join(where)
-        + " ORDER BY "
+        "fhir_base_url, published_status, go_live_date, patient_access_unconfirmed, "
+        "patient_access_verified_at, last_discovery_ok, last_sync_at, last_sync_success_at, "
+        "sync_success_count, sync_failure_count, sync_failures_in_a_row "
+        "FROM payers_payer WHERE " + " AND ".join(where) + " ORDER BY "
         "status, name, slug LIMIT 50"
     )
     with connection.cursor() as cursor:

@@ -76,6 +76,21 @@ class AddFromBaseForm(forms.Form):
     scopes = forms.CharField(required=False, help_text="Default: from discovery.")
 
 
+class SyncHealthFilter(admin.SimpleListFilter):
+    title = "sync health"
+    parameter_name = "syncs"
+
+    def lookups(self, request, model_admin):
+        return [("failing", "Failing"), ("never", "Never synced")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            return queryset.filter(Payer.sync_failing_q())
+        if self.value() == "never":
+            return queryset.filter(last_sync_at__isnull=True)
+        return queryset
+
+
 class WriteOnlyTextarea(forms.Textarea):
     """Never renders the stored value: a secret goes in, nothing comes back out."""
 
@@ -139,6 +154,7 @@ class PayerAdmin(admin.ModelAdmin):
         LineOfBusinessFilter,
         StateFilter,
         HealthFilter,
+        SyncHealthFilter,
         "is_sandbox",
         "published_status",
         "patient_access_unconfirmed",
@@ -152,8 +168,10 @@ class PayerAdmin(admin.ModelAdmin):
         "discovery_document",
         "discovery_failures",
         "last_sync_at",
+        "last_sync_success_at",
         "sync_success_count",
         "sync_failure_count",
+        "sync_failures_in_a_row",
         "created_at",
         "updated_at",
     )
@@ -222,9 +240,33 @@ class PayerAdmin(admin.ModelAdmin):
             payer.last_discovery_error[:80],
         )
 
-    @admin.display(description="syncs ok/failed")
+    @admin.display(description="syncs")
     def sync_counts(self, payer: Payer) -> str:
-        return f"{payer.sync_success_count}/{payer.sync_failure_count}"
+        rate = payer.success_rate
+        if rate is None:
+            return "never synced"
+        counts = f"{rate:.0%} ok ({payer.sync_success_count}/{payer.sync_failure_count})"
+        last = payer.last_successful_sync_at
+        since = f", last ok {last:%Y-%m-%d %H:%M}" if last else ", never ok"
+        if payer.sync_failing:
+            return format_html(
+                '<span style="color:#b42318">● syncs failing</span> {}{}', counts, since
+            )
+        return f"{counts}{since}"
+
+    def changelist_view(self, request, extra_context=None):
+        """Flag payers whose syncs keep failing at the top of the list."""
+        failing = Payer.objects.filter(Payer.sync_failing_q()).exclude(status=Payer.Status.DISABLED)
+        names = list(failing.values_list("name", flat=True)[:10])
+        if names and request.method == "GET":
+            more = failing.count() - len(names)
+            self.message_user(
+                request,
+                f"Syncs keep failing for: {', '.join(names)}{f' and {more} more' if more else ''}"
+                " (filter: sync health → Failing).",
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     @admin.action(description="Rediscover SMART endpoints (in the background)")
     def rediscover(self, request, queryset: QuerySet[Payer]) -> None:

@@ -32,6 +32,12 @@ PICKER_FIELDS = (
     "go_live_date",
     "patient_access_unconfirmed",
     "patient_access_verified_at",
+    "last_discovery_ok",
+    "last_sync_at",
+    "last_sync_success_at",
+    "sync_success_count",
+    "sync_failure_count",
+    "sync_failures_in_a_row",
 )
 _STATE_PATTERN = re.compile(
     r"\b(" + "|".join(sorted(map(re.escape, STATE_NAMES), key=len, reverse=True)) + r")\b"

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
 
 from config.crypto import EncryptedTextField
 
@@ -23,6 +25,8 @@ LINE_OF_BUSINESS_LABELS = (
     ("commercial", "Commercial"),
 )
 LINES_OF_BUSINESS = tuple(code for code, _ in LINE_OF_BUSINESS_LABELS)
+# Failed syncs in a row after which a payer is flagged to admins.
+SYNC_FAILURES_FLAGGED = 3
 
 
 def origin_of(url: str) -> str | None:
@@ -132,6 +136,9 @@ class Payer(models.Model):
     last_sync_at = models.DateTimeField(null=True, blank=True)
     sync_success_count = models.PositiveIntegerField(default=0)
     sync_failure_count = models.PositiveIntegerField(default=0)
+    # Kept by `record_sync`: the last sync that succeeded, and failures since then.
+    last_sync_success_at = models.DateTimeField(null=True, blank=True)
+    sync_failures_in_a_row = models.PositiveIntegerField(default=0)
 
     # Lower-cased name, brand, aliases and states, kept in step by save(); the
     # picker matches on it through a trigram index (see directory.py).
@@ -206,6 +213,53 @@ class Payer(models.Model):
     def success_rate(self) -> float | None:
         total = self.sync_success_count + self.sync_failure_count
         return None if total == 0 else self.sync_success_count / total
+
+    @classmethod
+    def record_sync(cls, payer_id: int, ok: bool) -> None:
+        """One finished sync of this payer (the ETL calls it): counts, last sync, streak."""
+        now = timezone.now()
+        if ok:
+            changes = {
+                "sync_success_count": F("sync_success_count") + 1,
+                "last_sync_success_at": now,
+                "sync_failures_in_a_row": 0,
+            }
+        else:
+            changes = {
+                "sync_failure_count": F("sync_failure_count") + 1,
+                "sync_failures_in_a_row": F("sync_failures_in_a_row") + 1,
+            }
+        cls.objects.filter(pk=payer_id).update(last_sync_at=now, **changes)
+
+    @property
+    def last_successful_sync_at(self):
+        """When a sync last succeeded (with counts alone: the last sync, if none failed)."""
+        if self.last_sync_success_at or self.sync_failure_count:
+            return self.last_sync_success_at
+        return self.last_sync_at
+
+    @property
+    def sync_failing(self) -> bool:
+        """Syncs keep failing: several in a row (or, from counts alone, mostly and often)."""
+        if self.sync_failures_in_a_row >= SYNC_FAILURES_FLAGGED:
+            return True
+        counted_only = self.last_sync_success_at is None and self.sync_failures_in_a_row == 0
+        return (
+            counted_only
+            and self.sync_failure_count >= SYNC_FAILURES_FLAGGED
+            and (self.success_rate or 0) < 0.5
+        )
+
+    @classmethod
+    def sync_failing_q(cls) -> Q:
+        """`sync_failing` as a query."""
+        counted_only = Q(last_sync_success_at__isnull=True, sync_failures_in_a_row=0)
+        mostly_failing = Q(sync_failure_count__gte=SYNC_FAILURES_FLAGGED) & Q(
+            sync_failure_count__gt=F("sync_success_count")
+        )
+        return Q(sync_failures_in_a_row__gte=SYNC_FAILURES_FLAGGED) | (
+            counted_only & mostly_failing
+        )
 
 
 from payers.sandbox.models import *  # noqa: E402,F403 - sandbox tables belong to this app
