@@ -15,17 +15,33 @@ from functools import wraps
 from typing import Any
 from urllib.parse import unquote, urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from config.env import get_int
+from config.throttle import FailureThrottle, source_address
 from payers.sandbox import client_assertions, keys, oauth
 from payers.sandbox import transactions as txns
 from payers.sandbox.capability import smart_configuration
 from payers.sandbox.registry import payer_or_none, sign_in
 from payers.sandbox.seed import sandbox_info
 
+# Failed sign-ins per user name (of one payer) and per address, in 5-minute windows;
+# scoped by this sandbox's origin, so two sandboxes on one Redis count apart.
+SIGN_IN_WINDOW_S = 300
+SIGN_IN_PER_USER = FailureThrottle(
+    f"sandbox-signin-user:{settings.SANDBOX_BASE_URL}",
+    limit=get_int("SANDBOX_SIGNIN_FAILURES_PER_USER", 10, minimum=1),
+    window=SIGN_IN_WINDOW_S,
+)
+SIGN_IN_PER_ADDRESS = FailureThrottle(
+    f"sandbox-signin-address:{settings.SANDBOX_BASE_URL}",
+    limit=get_int("SANDBOX_SIGNIN_FAILURES_PER_ADDRESS", 100, minimum=1),
+    window=SIGN_IN_WINDOW_S,
+)
 SCOPE_TEXT = {
     "openid": "Confirm who you are to the app",
     "fhirUser": "Share a link to your own record",
@@ -103,8 +119,19 @@ def signin(request: HttpRequest, slug: str) -> HttpResponse:
     data = txns.loads(request.POST.get("txn", ""), f"signin:{slug}", request)
     if payer is None or data is None:
         return _error_page(request, "This sign-in link has expired. Start again from the app.")
-    patient_id = sign_in(payer, request.POST.get("username", ""), request.POST.get("password", ""))
+    username = request.POST.get("username", "")
+    user_key, address = f"{slug}:{username}", source_address(request)
+    wait = max(SIGN_IN_PER_USER.retry_after(user_key), SIGN_IN_PER_ADDRESS.retry_after(address))
+    if wait:
+        minutes = -(-wait // 60)
+        message = f"Too many failed sign-ins. Try again in {minutes} minute(s)."
+        page = _error_page(request, message, 429)
+        page["Retry-After"] = str(wait)
+        return page
+    patient_id = sign_in(payer, username, request.POST.get("password", ""))
     if patient_id is None:
+        SIGN_IN_PER_USER.failed(user_key)
+        SIGN_IN_PER_ADDRESS.failed(address)
         context = {"payer": payer, "txn": request.POST["txn"], "error": True}
         return render(request, "sandbox/signin.html", context, status=401)
     if not txns.claim(data):

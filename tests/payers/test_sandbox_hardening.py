@@ -100,3 +100,44 @@ def test_bundle_links_derive_from_the_configured_origin_not_host(
     links = {link["relation"]: link["url"] for link in response.json()["link"]}
     assert all("evil.example" not in url for url in links.values()), links
     assert links["self"].startswith(f"{sandbox_server.url}/sandbox/lakeshore-health/fhir/")
+
+
+@pytest.fixture
+def strict_sandbox(process_env, sandbox_payers):
+    """A sandbox process of this test's own, with small sign-in failure limits."""
+    from tests.sandbox import SandboxServer
+
+    server = SandboxServer(
+        {
+            **process_env,
+            "SANDBOX_SIGNIN_FAILURES_PER_USER": "3",
+            "SANDBOX_SIGNIN_FAILURES_PER_ADDRESS": "5",
+        }
+    ).wait_ready()
+    yield server
+    server.stop()
+
+
+def _attempt(base: str, params: dict[str, str], username: str, password: str):
+    slug = "lakeshore-health"
+    browser = requests.Session()
+    query = {**params, "aud": f"{base}/sandbox/{slug}/fhir"}
+    page = browser.get(f"{base}/sandbox/{slug}/oauth/authorize", params=query, timeout=10)
+    assert page.status_code == 200, page.text
+    return submit(browser, page, {"Username": username, "Password": password}, button="Sign in")
+
+
+def test_failed_sign_ins_are_throttled_per_user_and_per_address(strict_sandbox, params):
+    base = strict_sandbox.url
+    for _ in range(3):
+        assert _attempt(base, params, "lakeshore-walter", "wrong").status_code == 401
+    # The user name is blocked, the right password included, for minutes only.
+    blocked = _attempt(base, params, "lakeshore-walter", "payerbridge")
+    assert blocked.status_code == 429 and "Too many failed sign-ins" in blocked.text
+    assert 0 < int(blocked.headers["Retry-After"]) <= 300
+    # Another patient still signs in from here ...
+    assert _attempt(base, params, "lakeshore-ariadna", "payerbridge").status_code == 200
+    # ... until the address itself has failed too often.
+    for n in range(2):
+        assert _attempt(base, params, f"guess-{n}", "wrong").status_code == 401
+    assert _attempt(base, params, "lakeshore-ariadna", "payerbridge").status_code == 429
