@@ -19,11 +19,16 @@ on thousands of generated mutations of it.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import types
 import typing
+from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 
 import jsonschema_rs
+import orjson
 
 _YEAR = "[1-9][0-9]{3}"
 _MONTH = "(0[1-9]|1[0-2])"
@@ -192,7 +197,53 @@ def _is_resource_class(cls: type) -> bool:
 
 @cache
 def compiled_schema() -> dict:
-    """The JSON Schema of every R4B resource type, keyed by `$defs` name."""
+    """The JSON Schema of every R4B resource type, keyed by `$defs` name.
+
+    Building it walks every R4B model class (about 10 s), so it is built once
+    and kept on disk (see `schema_cache_path`); later processes load it in a
+    fraction of a second.
+    """
+    path = schema_cache_path()
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    schema = build_schema()
+    try:  # best effort: a read-only checkout still works, only slower to start
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(orjson.dumps(schema))
+        os.replace(temporary, path)  # atomic: concurrent builders never see half a file
+    except OSError:
+        pass
+    return schema
+
+
+def schema_cache_path() -> Path:
+    """Where the built schema is kept: keyed by the fhir.resources version and this
+    module's source, so upgrading either builds a new one.
+
+    `PAYERBRIDGE_CACHE_DIR`, else `.local/cache/` of the checkout (git-ignored;
+    `make clean` removes it).
+    """
+    import fhir.resources
+
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    version = getattr(fhir.resources, "__version__", "unknown")
+    root = os.environ.get("PAYERBRIDGE_CACHE_DIR") or str(
+        Path(__file__).resolve().parents[2] / ".local" / "cache"
+    )
+    return Path(root) / f"fastcheck-r4b-{version}-{source}.json"
+
+
+def warm(resource_types: Iterable[str]) -> None:
+    """Build the schema and these types' validators now (a worker does it at start)."""
+    for resource_type in resource_types:
+        validator(resource_type)
+
+
+def build_schema() -> dict:
+    """The schema, built from the R4B model classes (slow; see `compiled_schema`)."""
     import fhir.resources.R4B as r4b
 
     compiler = _Compiler()
