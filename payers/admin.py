@@ -247,7 +247,10 @@ class PayerAdmin(admin.ModelAdmin):
             return "never synced"
         counts = f"{rate:.0%} ok ({payer.sync_success_count}/{payer.sync_failure_count})"
         last = payer.last_successful_sync_at
-        since = f", last ok {last:%Y-%m-%d %H:%M}" if last else ", never ok"
+        if last:
+            since = f", last ok {last:%Y-%m-%d %H:%M}"
+        else:  # counts without a recorded success time: say only what is known
+            since = "" if payer.sync_success_count else ", never ok"
         if payer.sync_failing:
             return format_html(
                 '<span style="color:#b42318">● syncs failing</span> {}{}', counts, since

@@ -35,16 +35,10 @@ _DOCUMENT_TAILS = {"metadata", "openapi.json", "resource"}
 _URL = re.compile(r"https?://[^\s\xa0,;]+")
 
 
-@dataclass
-class Record:
-    """One endpoint (or, for a CMS state without one, one status) as a source states it."""
+@dataclass(kw_only=True)
+class PlanFacts:
+    """What the lists say about a plan besides its endpoints."""
 
-    name: str
-    url: str
-    source: str
-    as_of: str = ""  # ISO date the source gives for this fact; "" when undated
-    kind: str = PATIENT_ACCESS
-    states_patient_access: bool = True  # does the source say it is a Patient Access API?
     aliases: list[str] = field(default_factory=list)
     brand: str = ""
     lines_of_business: list[str] = field(default_factory=list)
@@ -53,7 +47,19 @@ class Record:
     token_url: str = ""
     quirks: dict[str, Any] = field(default_factory=dict)
     published_status: str = ""
-    go_live_date: str = ""
+    go_live_date: str = ""  # ISO
+
+
+@dataclass(kw_only=True)
+class Record(PlanFacts):
+    """One endpoint (or, for a CMS state without one, one status) as a source states it."""
+
+    name: str
+    url: str
+    source: str
+    as_of: str = ""  # ISO date the source gives for this fact; "" when undated
+    kind: str = PATIENT_ACCESS
+    states_patient_access: bool = True  # does the source say it is a Patient Access API?
     # Position among one source row's bases (CMS: claims, then PDex, then CapabilityStatement).
     position: int = 0
 

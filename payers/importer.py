@@ -34,7 +34,7 @@ import orjson
 from django.utils.text import slugify
 
 from payers import directory_readers as readers
-from payers.directory_readers import PATIENT_ACCESS, Record, normalise_url
+from payers.directory_readers import PATIENT_ACCESS, PlanFacts, Record, normalise_url
 
 SOURCES_DIR = Path(__file__).resolve().parent / "directory_sources"
 FIXTURE = Path(__file__).resolve().parent / "data" / "payer_directory.json"
@@ -42,24 +42,17 @@ FIXTURE = Path(__file__).resolve().parent / "data" / "payer_directory.json"
 SOURCE_ORDER = ("fhir-gateway", "cms-sma", "lantern", "lantern-chpl", "fhir-gateway-drafts")
 
 
-@dataclass
-class Entry:
+@dataclass(kw_only=True)
+class Entry(PlanFacts):
+    """One payer of the shipped directory."""
+
     name: str
     fhir_base_url: str
     sources: list[str]
-    aliases: list[str] = field(default_factory=list)
-    brand: str = ""
-    lines_of_business: list[str] = field(default_factory=list)
-    states: list[str] = field(default_factory=list)
-    authorize_url: str = ""
-    token_url: str = ""
-    quirks: dict[str, Any] = field(default_factory=dict)
     slug: str = ""
     # Every endpoint of the plan: {"url", "key", "kind", "sources", "variants",
     # "patient_access_stated"}; the base is the first of kind patient_access.
     endpoints: list[dict[str, Any]] = field(default_factory=list)
-    published_status: str = ""
-    go_live_date: str = ""
     patient_access_unconfirmed: bool = False
 
     @property
