@@ -21,5 +21,6 @@ urlpatterns = [
     path("consent/<uuid:flow_id>/cancel", journey.cancel, name="cancel"),
     path("consent/receipt", receipt.receipt, name="receipt"),
     path("api/consents", api.ConsentList.as_view(), name="api_consents"),
+    path("api/consents/<uuid:consent_id>", api.ConsentDetail.as_view(), name="api_consent"),
     path("api/consents/<uuid:consent_id>/revoke", api.ConsentRevoke.as_view()),
 ]

@@ -40,9 +40,17 @@ def enqueue(job_id: int, countdown: float | None = None) -> None:
 
 
 def request_sync(
-    consent: Consent, *, kind: str = SyncJob.Kind.FULL, reason: str = "", since=None
+    consent: Consent,
+    *,
+    kind: str = SyncJob.Kind.FULL,
+    reason: str = "",
+    since=None,
+    enqueue_it: bool = True,
 ) -> SyncJob:
-    """The consent's open job, or a new one enqueued on commit (one open job per consent)."""
+    """The consent's open job, or a new one enqueued on commit (one open job per consent).
+
+    `enqueue_it=False` (the foreground `sync_consent` command) leaves the job for the
+    caller to run; if the caller dies, `dispatch_due` sends it to a worker later."""
     with transaction.atomic():
         existing = SyncJob.objects.filter(consent=consent, state__in=SyncJob.OPEN).first()
         if existing is not None:
@@ -63,7 +71,8 @@ def request_sync(
             pk=consent.pk, data_state__in=(Consent.DataState.NONE, Consent.DataState.FAILED)
         ).update(data_state=Consent.DataState.SYNCING)
         job_id = job.pk
-        transaction.on_commit(lambda: enqueue(job_id))
+        if enqueue_it:
+            transaction.on_commit(lambda: enqueue(job_id))
         return job
 
 

@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
-from django.utils import timezone
 
 from consent.models import Consent, PayerGrant
 from consent.payer_tokens import PayerAuthorizationLapsed
@@ -194,11 +192,7 @@ class Run:
         if state == SyncJob.State.CANCELLED:
             return
         ok = state != SyncJob.State.FAILED
-        Payer.objects.filter(pk=self.payer.pk).update(
-            last_sync_at=timezone.now(),
-            sync_success_count=F("sync_success_count") + (1 if ok else 0),
-            sync_failure_count=F("sync_failure_count") + (0 if ok else 1),
-        )
+        Payer.record_sync(self.payer.pk, ok)
         data = {"job_id": self.job.pk, "state": state, "kind": self.job.kind, "counts": stored}
         if error:
             data["error"] = error[:500]

@@ -62,6 +62,36 @@ class ConsentList(AppAPIView):
         return Response({"consents": [consent_json(c) for c in consents.order_by("-created_at")]})
 
 
+def last_sync_json(consent: Consent) -> dict | None:
+    """The consent's newest sync job (through its reverse relation: consent never
+    imports etl), with per-type counts of what the cache holds."""
+    job = consent.sync_jobs.order_by("-created_at").first()
+    if job is None:
+        return None
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "state": job.state,
+        "started_at": _stamp(job.started_at),
+        "finished_at": _stamp(job.finished_at),
+        "next_attempt_at": _stamp(job.next_attempt_at),
+        "error": job.last_error or None,
+        "counts": {t: c.get("stored", 0) for t, c in sorted((job.counts or {}).items())},
+    }
+
+
+class ConsentDetail(AppAPIView):
+    def get(self, request, consent_id):
+        consent = (
+            Consent.objects.filter(app=request.auth.app, pk=consent_id)
+            .select_related("payer")
+            .first()
+        )
+        if consent is None:
+            return Response({"error": "not_found"}, status=404)
+        return Response({**consent_json(consent), "last_sync": last_sync_json(consent)})
+
+
 class ConsentRevoke(AppAPIView):
     def post(self, request, consent_id):
         consent = (
