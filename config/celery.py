@@ -20,6 +20,8 @@ app.conf.beat_schedule = {
     # Sync jobs: re-enqueue those whose worker died (stale heartbeat) and those whose
     # Retry-After wait is over (never a countdown past the visibility timeout).
     "etl-housekeeping": {"task": "etl.housekeeping", "schedule": 15},
+    # Continuous consents: re-sync at the app's frequency, renew payer tokens before they lapse.
+    "etl-continuous": {"task": "etl.continuous", "schedule": 5 * 60},
     # Webhook deliveries whose backoff outgrew a Celery countdown (consent.webhooks).
     "consent-deliver-due-webhooks": {"task": "consent.deliver_due_webhooks", "schedule": 60},
     # Expire and purge consents, retry lost purges, clear dead flows, codes and tokens;

@@ -61,3 +61,12 @@ def housekeeping() -> None:
 
     jobs.reap_stale()
     jobs.dispatch_due()
+
+
+@shared_task(name="etl.continuous", ignore_result=True, time_limit=300)
+def continuous() -> None:
+    """Beat: re-sync continuous consents that are due; renew payer tokens about to lapse."""
+    from etl import schedule
+
+    schedule.request_due_syncs()
+    schedule.refresh_expiring_tokens()

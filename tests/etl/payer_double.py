@@ -27,7 +27,10 @@ def capability(*searchable: str, readable: tuple[str, ...] = ("Practitioner",)) 
         found = {"type": rtype, "interaction": [{"code": "read"}]}
         if search:
             found["interaction"].append({"code": "search-type"})
-            found["searchParam"] = [{"name": "patient", "type": "reference"}]
+            found["searchParam"] = [
+                {"name": "patient", "type": "reference"},
+                {"name": "_lastUpdated", "type": "date"},
+            ]
         return found
 
     resources = [entry("Patient", False)]
