@@ -19,12 +19,10 @@ from datetime import UTC, datetime, timedelta
 from fhircache import criteria as c
 from fhircache.api.outcome import FhirError, invalid_parameter
 from fhircache.indexing import date_range
-from fhircache.searchparams import SEARCH_PARAMS, SearchParam
+from fhircache.searchparams import SearchParam, params_of
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
-# parameters of every type whose definitions live in searchparams (e.g. `_tag`)
-_ANY_TYPE = ("Resource", "*")
 # handled by content negotiation or paging, never search criteria
 FORMAT_PARAMETERS = frozenset({"_format", "_pretty"})
 RESULT_PARAMETERS = frozenset(
@@ -75,11 +73,8 @@ class SearchQuery:
 
 
 def type_params(resource_type: str) -> tuple[SearchParam, ...]:
-    """The indexed parameters of a type, the ones defined for every type included."""
-    found = SEARCH_PARAMS.get(resource_type, ())
-    for any_type in _ANY_TYPE:
-        found += tuple(p for p in SEARCH_PARAMS.get(any_type, ()) if p not in found)
-    return found
+    """The indexed parameters of a type, those of every type (`_tag`, ...) included."""
+    return params_of(resource_type)
 
 
 def param_of(resource_type: str, name: str) -> SearchParam | None:

@@ -384,3 +384,24 @@ def test_capability_statement_tells_the_truth(client):
         assert {p.name for p in params} | {"_id", "_lastUpdated"} <= announced
     assert "ExplanationOfBenefit:*" in by_type[EOB]["searchInclude"]
     assert "Coverage:payor" in by_type["Coverage"]["searchInclude"]
+
+
+def test_tag_search_finds_what_the_served_resources_carry(patient_cache, client):
+    """`_tag` (every type) against the tags of the resources as served, both ways."""
+    system = "https://payerbridge.dev/fhir/CodeSystem/data-quality"
+    everything = orjson.loads(
+        client.get(f"/fhir/{EOB}", {"_count": "1000"}, **patient_cache.auth).content
+    )
+    tagged = {
+        e["resource"]["id"]
+        for e in everything["entry"]
+        if any(t.get("system") == system for t in e["resource"].get("meta", {}).get("tag", []))
+    }
+    for params, want in (
+        ({"_tag": f"{system}|"}, tagged),
+        ({"_tag:not": f"{system}|"}, {e["resource"]["id"] for e in everything["entry"]} - tagged),
+    ):
+        body = orjson.loads(
+            client.get(f"/fhir/{EOB}", {**params, "_count": "1000"}, **patient_cache.auth).content
+        )
+        assert {e["resource"]["id"] for e in body.get("entry", [])} == want
