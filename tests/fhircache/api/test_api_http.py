@@ -397,6 +397,7 @@ def test_tag_search_finds_what_the_served_resources_carry(patient_cache, client)
         for e in everything["entry"]
         if any(t.get("system") == system for t in e["resource"].get("meta", {}).get("tag", []))
     }
+    assert tagged, "the BFD Part D EOB fails structural validation and carries the tag"
     for params, want in (
         ({"_tag": f"{system}|"}, tagged),
         ({"_tag:not": f"{system}|"}, {e["resource"]["id"] for e in everything["entry"]} - tagged),
