@@ -196,8 +196,10 @@ class Payer(models.Model):
         """Why a plan is not yet available, as its publisher says ("" when nothing to say)."""
         if self.is_live:
             return ""
+        if self.published_status == self.PublishedStatus.OFFLINE:
+            return "Offline"  # its go-live date is when it first went live: no news
         label = self.get_published_status_display() if self.published_status else "Not live"
-        when = f", go-live {self.go_live_date:%b %-d, %Y}" if self.go_live_date else ""
+        when = f", planned go-live {self.go_live_date:%b %-d, %Y}" if self.go_live_date else ""
         return f"{label}{when}"
 
     @property

@@ -239,6 +239,8 @@ def _to_do(payer: Payer) -> list[str]:
     if not payer.lines_of_business:
         to_do.append("lines_of_business and states (for the picker's search)")
     to_do.append("patient_id_source (token is assumed) and max_authorization_days")
+    if not payer.is_offered:
+        to_do.append("verify it is a Patient Access API (admin action; no source says so)")
     if payer.status != Payer.Status.ACTIVE:
         to_do.append("status: set active once a test sign-in works")
     return to_do

@@ -153,7 +153,7 @@ def test_offline_or_not_yet_live_plans_are_not_yet_available(directory, live_ser
     assert 'not yet available</span> <span class="payer-availability">(Offline' in page.text
     florida = Payer.objects.get(slug="florida-medicaid")
     assert not florida.is_selectable
-    assert florida.availability_note == "In development, go-live Jul 1, 2026"
+    assert florida.availability_note == "In development, planned go-live Jul 1, 2026"
 
 
 def test_reimport_folds_an_older_imports_rows_for_one_plan(directory):
