@@ -33,6 +33,8 @@ Streamed bodies: return a `StreamingHttpResponse` (gzip and CORS still apply).
 from __future__ import annotations
 
 import logging
+import traceback
+from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.gzip import GZipMiddleware
@@ -47,6 +49,14 @@ from fhircache.api.outcome import FhirError
 
 log = logging.getLogger(__name__)
 _gzip = GZipMiddleware(lambda request: HttpResponse())
+
+
+def _log_failure(interaction: str, exc: Exception) -> None:
+    """The failure's type and where it was raised, never its message: database and
+    parser errors can quote the values they choked on, which may be PHI."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-4:]))
+    log.error("FHIR API %s failed: %s at %s", interaction, type(exc).__name__, where)
 
 
 class FhirView(View):
@@ -82,8 +92,8 @@ class FhirView(View):
                 response = self._answer(request, *args, **kwargs)
         except FhirError as error:
             response = self.error(error)
-        except Exception:  # never a traceback at a client
-            log.exception("FHIR API %s failed", self.interaction or "request")
+        except Exception as exc:  # never a traceback at a client
+            _log_failure(self.interaction or "request", exc)
             response = self.error(
                 FhirError(500, "exception", "Something went wrong on our side; please retry.")
             )
