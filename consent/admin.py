@@ -1,4 +1,4 @@
-"""Admin: organizations, apps (rotate secret), consents (timeline, revoke)."""
+"""Admin: organizations, apps (rotate secret), consents (timeline, revoke, purge)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from consent import lifecycle
+from consent.admin_lifecycle import DETAILED_EVENTS, LifecycleFilter, queue_purges
 from consent.models import App, Consent, ConsentEvent, Organization
 
 
@@ -56,7 +57,7 @@ class ConsentEventInline(admin.TabularInline):
 @admin.register(Consent)
 class ConsentAdmin(admin.ModelAdmin):
     list_display = ["id", "app", "payer", "status", "data_state", "granted_at", "expires_at"]
-    list_filter = ["status", "data_state", "app__mode", "payer", "app"]
+    list_filter = [LifecycleFilter, "status", "data_state", "app__mode", "payer", "app"]
     search_fields = ["id", "patient_id", "app__name", "app__client_id", "payer__name"]
     date_hierarchy = "created_at"
     readonly_fields = [
@@ -79,13 +80,23 @@ class ConsentAdmin(admin.ModelAdmin):
     ]
     exclude = ["receipt_nonce"]
     inlines = [ConsentEventInline]
-    actions = ["revoke"]
+    actions = ["revoke", "purge"]
 
     @admin.display(description="timeline")
     def timeline(self, consent: Consent) -> str:
         return format_html_join(
-            "\n", "<div>{} — {}</div>", ((e.at, e.kind) for e in consent.events.all())
+            "\n",
+            "<div>{} — {} {}</div>",
+            (
+                (e.at, e.kind, e.detail if e.kind in DETAILED_EVENTS else "")
+                for e in consent.events.all()
+            ),
         )
+
+    @admin.action(description="Purge ended consents now (retries a failed purge)")
+    def purge(self, request, queryset) -> None:
+        queued, skipped = queue_purges(queryset)
+        self.message_user(request, f"{queued} purge(s) queued; {skipped} open consent(s) skipped.")
 
     @admin.display(description="data accesses")
     def data_accesses(self, consent: Consent) -> str:

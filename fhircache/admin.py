@@ -7,11 +7,13 @@ import orjson
 from django.contrib import admin
 from django.utils.html import format_html
 
+from consent.admin_audit import PHIViewAudited
 from fhircache.models import DataAccess, QuarantinedResource, StoredOutcome
 
 
 @admin.register(QuarantinedResource)
-class QuarantinedResourceAdmin(admin.ModelAdmin):
+class QuarantinedResourceAdmin(PHIViewAudited):
+    phi_label = "quarantined resource"
     list_display = ("resource_type", "source_id", "consent", "short_reason", "created_at")
     list_filter = ("resource_type",)
     search_fields = ("source_id", "reason", "consent__id")
@@ -86,11 +88,13 @@ class DataAccessAdmin(admin.ModelAdmin):
 
 
 @admin.register(StoredOutcome)
-class StoredOutcomeAdmin(admin.ModelAdmin):
+class StoredOutcomeAdmin(PHIViewAudited):
     """Resources served although structural validation failed, with their problems.
 
     Per consent: `?consent__id__exact=<consent id>` (or search by the consent id).
     """
+
+    phi_label = "stored OperationOutcome"
 
     list_display = ("resource_type", "resource_id", "consent", "first_problem", "updated_at")
     list_filter = ("resource_type",)
