@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -16,6 +17,7 @@ from tests.payers.misbehaving import Reply
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
+LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
 # What SMART discovery can know; the sandbox seeding sets each of them by hand.
 DISCOVERABLE = (
     "fhir_base_url",
@@ -99,7 +101,8 @@ def test_refusal_exits_1_with_one_line_on_stderr(process_env):
 
     assert done.returncode == 1
     assert done.stdout == ""
-    lines = done.stderr.strip().splitlines()
+    # Log records (timestamped) are the log's business; the command's own output is one line.
+    lines = [x for x in done.stderr.splitlines() if x and not LOG_RECORD.match(x)]
     assert len(lines) == 1, done.stderr
     line = lines[0]
     assert line.startswith("CommandError: http://127.0.0.1:9/fhir is not a SMART FHIR server")
@@ -142,3 +145,38 @@ def test_admin_verifies_an_unconfirmed_api(admin_client):
 
     payer.refresh_from_db()
     assert payer.is_offered and payer.patient_access_verified_at is not None
+
+
+def test_a_capability_statement_with_oauth_uris_is_enough(misbehaving):
+    misbehaving.script("/r4/.well-known/smart-configuration", Reply(404, {"error": "none"}))
+    uris = [
+        {"url": name, "valueUri": f"{misbehaving.url}/oauth/{name}"}
+        for name in ("authorize", "token", "revoke")
+    ]
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "implementation": {"description": "Old Plan FHIR"},
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": uris,
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    misbehaving.script("/r4/metadata", Reply(200, statement))
+    out = StringIO()
+
+    call_command("add_payer", "--fhir-base", f"{misbehaving.url}/r4", stdout=out)
+
+    payer = Payer.objects.get(fhir_base_url=f"{misbehaving.url}/r4")
+    assert payer.name == "Old Plan FHIR" and payer.slug == "old-plan-fhir"
+    assert payer.revoke_url == f"{misbehaving.url}/oauth/revoke"
+    assert payer.scopes == "launch/patient openid fhirUser patient/*.read"  # no refresh known
+    assert "client_id: our client id" in out.getvalue()
