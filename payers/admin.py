@@ -131,6 +131,16 @@ class PayerAdminForm(forms.ModelForm):
         for name in self.SECRET_FIELDS:
             if not cleaned.get(name) and self.instance.pk:
                 cleaned[name] = getattr(self.instance, name)
+        unverified = cleaned.get("patient_access_unconfirmed") and not cleaned.get(
+            "patient_access_verified_at"
+        )
+        if cleaned.get("status") == Payer.Status.ACTIVE and unverified:
+            # Patients would be sent to an API no source calls Patient Access.
+            self.add_error(
+                "status",
+                "No source says this is a Patient Access API: verify it first "
+                "(set “Patient access verified at”, or the list action).",
+            )
         return cleaned
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.forms.models import model_to_dict
 
+from payers.admin import PayerAdminForm
 from payers.models import Payer
 from tests.payers.misbehaving import Reply
 
@@ -180,3 +183,18 @@ def test_a_capability_statement_with_oauth_uris_is_enough(misbehaving):
     assert payer.revoke_url == f"{misbehaving.url}/oauth/revoke"
     assert payer.scopes == "launch/patient openid fhirUser patient/*.read"  # no refresh known
     assert "client_id: our client id" in out.getvalue()
+
+
+def test_admin_will_not_activate_an_unverified_api():
+    payer = Payer.objects.create(slug="tenant", name="Tenant Plan", patient_access_unconfirmed=True)
+    data = {
+        name: json.dumps(value) if isinstance(value, list | dict) else value
+        for name, value in model_to_dict(payer).items()
+        if value is not None
+    }
+
+    refused = PayerAdminForm({**data, "status": "active"}, instance=payer)
+    assert not refused.is_valid() and "verify it first" in str(refused.errors["status"])
+
+    verified = {**data, "status": "active", "patient_access_verified_at": "2026-12-01 05:00:00"}
+    assert PayerAdminForm(verified, instance=payer).is_valid()
