@@ -38,7 +38,9 @@ def _resource(resource_type: str, reverse: list[str]) -> dict:
     entry: dict = {
         "type": resource_type,
         "interaction": [{"code": "read"}, {"code": "search-type"}],
-        "versioning": "versioned",
+        # ETags carry our row version, but resources keep the payer's meta and
+        # there is no vread: no version ids are promised
+        "versioning": "no-version",
         "readHistory": False,
         "updateCreate": False,
         "conditionalRead": "not-match",

@@ -39,7 +39,6 @@ class Read(FhirView):
         headers = {
             "ETag": etag(row.version),
             "Last-Modified": http_date(row.last_updated.timestamp()),
-            "Content-Location": f"{resource_type}/{resource_id}/_history/{row.version}",
         }
         if _matches(request.headers.get("If-None-Match", ""), row.version):
             response = HttpResponse(status=304)
