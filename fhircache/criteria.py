@@ -47,6 +47,9 @@ class String:
     param: str
     values: tuple[str, ...]
     mode: Literal["start", "exact", "contains"] = "start"
+    # the parameter's element paths: with `exact`, a value must also equal the text of
+    # one of them as stored (the index is case- and accent-folded; :exact is not)
+    paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

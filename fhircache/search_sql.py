@@ -156,8 +156,32 @@ def _where(criterion: c.Criterion, params: list) -> str:
             params.append(f"{criterion.param}{SEP}{pattern[criterion.mode]}")
             alternatives.append("s LIKE %s")
         ors = " OR ".join(alternatives)
-        return f"EXISTS (SELECT 1 FROM unnest(r.strings) s WHERE {ors})"
+        found = f"EXISTS (SELECT 1 FROM unnest(r.strings) s WHERE {ors})"
+        if criterion.mode == "exact" and criterion.paths:
+            found += " AND " + _exact_text(criterion, params)
+        return found
     raise TypeError(f"unknown criterion {criterion!r}")
+
+
+_ELEMENT_PATH = re.compile(r"^[A-Za-z]+(?:\.[A-Za-z]+)*$")
+
+
+def _exact_text(criterion: c.String, params: list) -> str:
+    """`:exact` (R4 §3.1.1.4.9): some text at the parameter's paths equals a value,
+    case and accents included. Checked on the stored JSON of the rows the folded
+    index already selected; paths come from the searchparams table and are checked
+    before they are written into the SQL text."""
+    if not all(_ELEMENT_PATH.match(p) for p in criterion.paths):
+        raise ValueError(f"cannot match paths {criterion.paths!r}")
+    params.append(list(criterion.values))
+    tests = " OR ".join(
+        f"jsonb_path_exists(d.j, 'lax $.{path}.** ? (@ == $v)', jsonb_build_object('v', v))"
+        for path in criterion.paths
+    )
+    return (
+        "EXISTS (SELECT 1 FROM (SELECT convert_from(r.content, 'UTF8')::jsonb AS j) d,"
+        f" unnest(%s::text[]) v WHERE {tests})"
+    )
 
 
 def conditions(

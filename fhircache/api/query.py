@@ -239,7 +239,7 @@ def criterion_for(
         )
     if kind == "string":
         mode = {"": "start", "exact": "exact", "contains": "contains"}[modifier]
-        return c.String(name, tuple(_unescape(v) for v in values), mode)
+        return c.String(name, tuple(_unescape(v) for v in values), mode, param.paths)
     if len(values) > 1:
         raise invalid_parameter(label, "give one date per parameter (repeat it to AND)")
     return c.Date(name, *parse_date(label, values[0]))

@@ -57,6 +57,9 @@ QUERIES: list[tuple[str, list[tuple[str, str]]]] = [
     ("Coverage", [("status", "active")]),
     ("Patient", [("family", "arag")]),
     ("Patient", [("family:exact", "Aragón562")]),
+    ("Patient", [("family:exact", "aragón562")]),  # exact: case counts
+    ("Patient", [("family:exact", "Aragon562")]),  # and accents
+    ("Patient", [("name:exact", "Ariadna374,Nobody")]),
     ("Patient", [("given:contains", "dna3")]),
     ("Patient", [("name", "ARIADNA")]),
     ("Patient", [("name", "nobody")]),
