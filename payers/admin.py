@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from payers.models import LINE_OF_BUSINESS_LABELS, Payer
 from payers.onboarding import NotSmartServer, add_payer
@@ -172,6 +172,7 @@ class PayerAdmin(admin.ModelAdmin):
     search_fields = ("search_text", "slug", "fhir_base_url")
     readonly_fields = (
         "source",
+        "endpoints_table",
         "last_discovery_at",
         "last_discovery_ok",
         "last_discovery_error",
@@ -231,6 +232,30 @@ class PayerAdmin(admin.ModelAdmin):
     @admin.display(description="states")
     def states_display(self, payer: Payer) -> str:
         return ", ".join(payer.states[:6]) + (" …" if len(payer.states) > 6 else "")
+
+    @admin.display(description="endpoints (base first)")
+    def endpoints_table(self, payer: Payer) -> str:
+        """Each known endpoint with its kind and the sources that list it."""
+        if not payer.endpoints:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.get("url", ""),
+                    e.get("kind", ""),
+                    "yes" if e.get("patient_access_stated") else "no",
+                    "; ".join(e.get("sources", [])),
+                )
+                for e in payer.endpoints
+            ),
+        )
+        return format_html(
+            "<table><tr><th>URL</th><th>kind</th><th>source says Patient Access</th>"
+            "<th>sources</th></tr>{}</table>",
+            rows,
+        )
 
     @admin.display(description="for patients")
     def availability(self, payer: Payer) -> str:

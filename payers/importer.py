@@ -145,7 +145,9 @@ def _endpoints(records: list[Record]) -> list[dict[str, Any]]:
                 "kind": PATIENT_ACCESS if PATIENT_ACCESS in kinds else same[0].kind,
                 "sources": _unique(r.source for r in same),
                 "variants": urls[1:],
-                "patient_access_stated": any(r.states_patient_access for r in same),
+                "patient_access_stated": any(
+                    r.states_patient_access and r.kind == PATIENT_ACCESS for r in same
+                ),
                 "_rank": _rank(same, urls[0]),
             }
         )
