@@ -168,9 +168,13 @@ def _ranges(value) -> list[tuple[datetime, datetime]]:
 
 
 def date_matches(prefix: str, search: tuple[datetime, datetime], target) -> bool:
-    """R4 §3.1.1.4.6's table, for one target range."""
+    """R4 §3.1.1.4.6's table, for one target range; `ap` as its recommendation says:
+    the value's range widened by 10% of the gap between now and the value."""
     lo, hi = search
     a, b = target
+    if prefix == "ap":
+        gap = abs(datetime.now(UTC) - lo) * 0.1
+        return a <= hi + gap and b >= lo - gap
     contained = a >= lo and b <= hi
     return {
         "eq": contained,

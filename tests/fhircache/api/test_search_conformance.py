@@ -76,7 +76,7 @@ QUERIES: list[tuple[str, list[tuple[str, str]]]] = [
     ("Encounter", [("class", "AMB")]),
 ]
 # every prefix at each precision on the multi-valued service-date (periods and dates)
-for _prefix in ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"):
+for _prefix in ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"):
     for _value in ("2013", "2014-02", "2016-02-14"):
         QUERIES.append((EOB, [("service-date", f"{_prefix}{_value}")]))
 
