@@ -45,3 +45,11 @@ def verify(consent: Consent, canary: str) -> tuple[int, dict]:
     except SystemExit as exc:
         code = exc.code
     return code, orjson.loads(out.getvalue())
+
+
+def sandbox_login(slug: str) -> dict:
+    """The first test patient of a sandbox payer (`manage.py sandbox_info --json`)."""
+    out = StringIO()
+    call_command("sandbox_info", "--json", stdout=out)
+    [entry] = [e for e in orjson.loads(out.getvalue()) if e["slug"] == slug]
+    return entry["patients"][0]

@@ -23,7 +23,7 @@ from fhircache.models import DataAccess
 from payers.models import Payer
 from tests.consent.conftest import query_of
 from tests.consent.journey import start
-from tests.consent.purge_helpers import new_canary, plant_data, verify
+from tests.consent.purge_helpers import new_canary, plant_data, sandbox_login, verify
 from tests.consent.test_journey import click_through, to_payer_consent
 from tests.consent.webhook_fixtures import *  # noqa: F403 - fixtures
 from tests.consent.webhook_fixtures import received_events
@@ -49,15 +49,7 @@ class Connected:
 
 @pytest.fixture
 def login(sandbox_payers) -> dict:
-    from io import StringIO
-
-    import orjson
-    from django.core.management import call_command
-
-    out = StringIO()
-    call_command("sandbox_info", "--json", stdout=out)
-    [entry] = [e for e in orjson.loads(out.getvalue()) if e["slug"] == PAYER]
-    return entry["patients"][0]
+    return sandbox_login(PAYER)
 
 
 @pytest.fixture
