@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -88,6 +89,7 @@ INSTALLED_APPS = [
     "consent",
     "etl",
     "fhircache",
+    "axes",  # admin login throttling (see AXES_* below)
 ]
 
 MIDDLEWARE = [
@@ -100,6 +102,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers locked-out logins with 429
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -119,6 +122,29 @@ TEMPLATES = [
         },
     },
 ]
+
+# Admin login throttling (django-axes): a user name or an address with
+# AXES_FAILURE_LIMIT failed logins is refused (429) for AXES_COOLOFF_TIME; the
+# counters live in Redis so every web process shares them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "axes": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "payerbridge-axes",
+    },
+}
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "axes"
+AXES_FAILURE_LIMIT = get_int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=get_int("AXES_COOLOFF_MINUTES", 10, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -232,6 +258,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # django-axes logs every login reset at INFO; lockouts come at WARNING.
+        "axes": {"level": "WARNING"},
         # authlib logs whole token responses at DEBUG ("Issue token %r"): nothing
         # secret is logged, LOG_LEVEL=DEBUG included, so it never goes below INFO.
         "authlib": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
