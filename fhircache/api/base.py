@@ -36,7 +36,8 @@ import logging
 import traceback
 from pathlib import Path
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, UnreadablePostError
 from django.middleware.gzip import GZipMiddleware
 from django.utils.decorators import classonlymethod
 from django.views import View
@@ -92,6 +93,10 @@ class FhirView(View):
                 response = self._answer(request, *args, **kwargs)
         except FhirError as error:
             response = self.error(error)
+        except RequestDataTooBig:
+            response = self.error(FhirError(413, "too-long", "The request body is too large."))
+        except (SuspiciousOperation, UnreadablePostError):
+            response = self.error(FhirError(400, "invalid", "The request could not be read."))
         except Exception as exc:  # never a traceback at a client
             _log_failure(self.interaction or "request", exc)
             response = self.error(

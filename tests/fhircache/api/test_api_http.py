@@ -406,3 +406,13 @@ def test_tag_search_finds_what_the_served_resources_carry(patient_cache, client)
             client.get(f"/fhir/{EOB}", {**params, "_count": "1000"}, **patient_cache.auth).content
         )
         assert {e["resource"]["id"] for e in body.get("entry", [])} == want
+
+
+def test_oversized_and_overfull_search_forms_are_outcomes(patient_cache, client):
+    url = f"/fhir/{EOB}/_search"
+    big = "status=" + "a" * 3_000_000  # over DATA_UPLOAD_MAX_MEMORY_SIZE
+    too_big = client.post(url, big, content_type=FORM, **patient_cache.auth)
+    assert too_big.status_code == 413 and outcome_codes(too_big) == ["too-long"]
+    many = "&".join(f"status=s{i}" for i in range(1500))  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
+    too_many = client.post(url, many, content_type=FORM, **patient_cache.auth)
+    assert too_many.status_code == 400 and outcome_codes(too_many) == ["invalid"]
