@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fhircache import repository
-from fhircache.normalize.parse import ParseError, parse
+from fhircache.normalize.parse import ParseError, parse_page
 from fhircache.normalize.pipeline import PageResult, normalize_page, quarantine_unparseable
 from fhircache.normalize.provenance import SourceInfo
 from fhircache.normalize.validation_fast import check as structural_check
@@ -69,41 +69,56 @@ def _may_hold_nul(item: dict | bytes | str) -> bool:
     return True
 
 
-def _pages(items: Iterable[dict | bytes | str]) -> Iterator[tuple[Entries, list, bool]]:
-    """(entries, quarantined unparseable items, whether it may hold U+0000) per
-    page: a Bundle, or a batch of loose resources."""
-    pending: Entries = []
-    broken: list = []
-    pending_nul = False
+@dataclass
+class _Page:
+    entries: Entries = field(default_factory=list)
+    broken: list = field(default_factory=list)  # quarantined unparseable items
+    may_hold_nul: bool = False
+    # with exact numbers (orjson.Fragments), `entries` come from the exact parse
+    # and `plain` holds the same resources as orjson parsed them, for validators
+    plain: list[dict] = field(default_factory=list)
+    exact_numbers: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.entries or self.broken)
+
+
+def _pages(items: Iterable[dict | bytes | str]) -> Iterator[_Page]:
+    """The pages of the input: each Bundle, and batches of loose resources."""
+    pending = _Page()
     for item in items:
         try:
-            value = parse(item)
+            value, exact = parse_page(item)
         except ParseError as exc:
-            broken.append(quarantine_unparseable(item, str(exc)))
+            pending.broken.append(quarantine_unparseable(item, str(exc)))
             continue
         if value.get("resourceType") == "Bundle":
-            if pending or broken:
-                yield pending, broken, pending_nul
-                pending, broken, pending_nul = [], [], False
+            if pending:
+                yield pending
+                pending = _Page()
             if not isinstance(value.get("entry", []), list):
-                yield [], [quarantine_unparseable(item, "Bundle.entry is not a list")], False
+                yield _Page(broken=[quarantine_unparseable(item, "Bundle.entry is not a list")])
                 continue
-            entries: Entries = []
-            for entry in value.get("entry") or []:
+            page = _Page(may_hold_nul=_may_hold_nul(item), exact_numbers=exact is not None)
+            plain_entries = value.get("entry") or []
+            for i, entry in enumerate((exact or value).get("entry") or []):
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                     full_url = entry.get("fullUrl")
-                    entries.append(
+                    page.entries.append(
                         (full_url if isinstance(full_url, str) else None, entry["resource"])
                     )
-            yield entries, [], _may_hold_nul(item)
+                    page.plain.append(plain_entries[i]["resource"])
+            yield page
         else:
-            pending.append((None, value))
-            pending_nul = pending_nul or _may_hold_nul(item)
-            if len(pending) >= BATCH_SIZE:
-                yield pending, broken, pending_nul
-                pending, broken, pending_nul = [], [], False
-    if pending or broken:
-        yield pending, broken, pending_nul
+            pending.entries.append((None, exact or value))
+            pending.plain.append(value)
+            pending.may_hold_nul = pending.may_hold_nul or _may_hold_nul(item)
+            pending.exact_numbers = pending.exact_numbers or exact is not None
+            if len(pending.entries) >= BATCH_SIZE:
+                yield pending
+                pending = _Page()
+    if pending:
+        yield pending
 
 
 @contextmanager
@@ -146,17 +161,21 @@ def load_resources(
     with PageWriter(consent, guard=guard) as writer:
         while True:
             with _collector_paused():
-                entries, broken, may_hold_nul = next(pages, (None, None, True))
-                if entries is None:
+                parsed = next(pages, None)
+                if parsed is None:
                     break
                 page = normalize_page(
-                    entries, source, check=structural_check, may_hold_nul=may_hold_nul
+                    parsed.entries,
+                    source,
+                    check=structural_check,
+                    may_hold_nul=parsed.may_hold_nul,
+                    plain=parsed.plain if parsed.exact_numbers else None,
                 )
-                page.quarantined.extend(broken)
+                page.quarantined.extend(parsed.broken)
             writer.submit(page)
-            result.received += len(entries) + len(broken)
+            result.received += len(parsed.entries) + len(parsed.broken)
             result.quarantined += len(page.quarantined)
-            _count_page(result, entries, broken, page)
+            _count_page(result, parsed.entries, parsed.broken, page)
             result.unresolved.extend(page.unresolved)
             seen.update((r.resource_type, r.resource_id) for r in page.resources)
     result.created = writer.totals.created

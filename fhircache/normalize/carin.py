@@ -107,13 +107,16 @@ def add_current_adjudication_codings(resource: dict) -> dict:
         codings = category.get("coding")
         if not isinstance(codings, list):
             continue
-        present = {
-            (c.get("system"), c.get("code"))
-            for c in codings
-            if isinstance(c, dict)
-            and isinstance(c.get("system"), str | None)
-            and isinstance(c.get("code"), str | None)
-        }
+        try:
+            present = {(c.get("system"), c.get("code")) for c in codings if isinstance(c, dict)}
+        except TypeError:  # a list or object as system or code: invalid, served anyway
+            present = {
+                (c.get("system"), c.get("code"))
+                for c in codings
+                if isinstance(c, dict)
+                and isinstance(c.get("system"), str | None)
+                and isinstance(c.get("code"), str | None)
+            }
         for coding in list(codings):
             if not isinstance(coding, dict):
                 continue

@@ -196,12 +196,6 @@ def _last_updated(resource: dict) -> datetime | None:
     return None
 
 
-def _validation_view(resource: dict, exact_numbers: bool) -> dict:
-    """What the validators see: a page parsed with exact numbers holds
-    `orjson.Fragment`s, which they cannot read, so they get a plain copy."""
-    return orjson.loads(orjson.dumps(resource)) if exact_numbers else resource
-
-
 def _unservable_type(resource: dict) -> dict:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
@@ -225,7 +219,7 @@ def normalize_page(
     check=validate,
     *,
     may_hold_nul: bool = True,
-    exact_numbers: bool = False,
+    plain: list[dict] | None = None,
 ) -> PageResult:
     """Normalize one page: `entries` are (fullUrl or None, parsed resource).
 
@@ -238,12 +232,13 @@ def normalize_page(
     resource) for a page parsed from JSON text that has no `\\u0000` escape:
     its resources cannot hold one, and orjson parsed them, so they are JSON
     up to the nesting depth orjson writes, which the final serialization checks.
-    `exact_numbers` says the page was parsed with numbers as `orjson.Fragment`s
-    (`parse.parse_exact`).
+    `plain`, when given, holds each entry's resource as orjson parsed it, for the
+    validators: the entries themselves then hold numbers as `orjson.Fragment`s
+    of their text (`parse.parse_page`), which validators cannot read.
     """
     result = PageResult()
     accepted: list[tuple[str | None, dict, str, dict | None]] = []
-    for full_url, resource in entries:
+    for i, (full_url, resource) in enumerate(entries):
         raw = None
         if may_hold_nul:
             raw, refused = _screen(resource)
@@ -254,7 +249,7 @@ def normalize_page(
             result.quarantined.append(quarantine_item(resource, _unservable_type(resource), raw))
             continue
         try:
-            outcome = check(_validation_view(resource, exact_numbers))
+            outcome = check(resource if plain is None else plain[i])
             accepted.append((full_url, resource, _entry_id(resource, full_url), outcome))
         except orjson.JSONEncodeError as exc:
             result.quarantined.append(quarantine_unserializable(resource, str(exc)))
