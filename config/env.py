@@ -76,3 +76,25 @@ def require(missing: list[str]) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
+
+
+def require_dev_services(database_url: str, redis_url: str) -> tuple[str, str]:
+    """The URLs of the embedded services that are running, for what is not set; else exit.
+
+    Development only (DEBUG on): one line says how to start them.
+    """
+    from config.devservices import running_services
+
+    found = running_services()
+    database_url = database_url or found.get("DATABASE_URL", "")
+    redis_url = redis_url or found.get("REDIS_URL", "")
+    missing = [n for n, v in (("DATABASE_URL", database_url), ("REDIS_URL", redis_url)) if not v]
+    if missing:
+        print(
+            f"payerbridge: {' and '.join(missing)} not set and the embedded services are not "
+            "running: start them with `make run` (or `python -m config.devservices run -- "
+            "python manage.py ...`), or set the variable(s)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return database_url, redis_url

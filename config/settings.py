@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from config.env import env, get_bool, get_choice, get_int, get_url, require
+from config.env import env, get_bool, get_choice, get_int, get_url, require, require_dev_services
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -60,6 +60,10 @@ ENCRYPTION_KEYS = [
 
 DATABASE_URL = env.str("DATABASE_URL", default="")
 REDIS_URL = get_url("REDIS_URL", None, schemes=("redis", "rediss", "unix")) or ""
+if DEBUG and not (DATABASE_URL and REDIS_URL):
+    # Development: reach the embedded services `make run` started (config.devservices),
+    # so `python manage.py ...` works in a second shell with nothing exported.
+    DATABASE_URL, REDIS_URL = require_dev_services(DATABASE_URL, REDIS_URL)
 if not DATABASE_URL:
     _missing.append("DATABASE_URL")
 if not REDIS_URL:
