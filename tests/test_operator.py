@@ -99,3 +99,33 @@ def test_embedded_postgres_is_private_to_its_user(embedded):
         timeout=30,
     )
     assert other.returncode != 0 and other.stdout.strip() != "1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_refuses_a_default_admin_password_outside_development(process_env):
+    from django.contrib.auth import get_user_model
+
+    production = {k: v for k, v in process_env.items() if k != "DEMO_ADMIN_PASSWORD"}
+    refused = run(["manage.py", "seed_demo"], production)
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "DEMO_ADMIN_PASSWORD" in refused.stderr
+    assert not get_user_model().objects.filter(username="admin").exists()
+
+    chosen = run(["manage.py", "seed_demo"], {**production, "DEMO_ADMIN_PASSWORD": "s3cret-ch0sen"})
+    assert chosen.returncode == 0, chosen.stderr
+    assert "s3cret-ch0sen" not in chosen.stdout and "payerbridge-admin" not in chosen.stdout
+    assert get_user_model().objects.get(username="admin").check_password("s3cret-ch0sen")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_prints_the_development_password_only_in_development(process_env):
+    from django.contrib.auth import get_user_model
+
+    development = {k: v for k, v in process_env.items() if k != "DEMO_ADMIN_PASSWORD"}
+    development["DEBUG"] = "1"
+    result = run(["manage.py", "seed_demo"], development)
+    assert result.returncode == 0, result.stderr
+    assert "'payerbridge-admin'" in result.stdout
+    assert get_user_model().objects.get(username="admin").check_password("payerbridge-admin")

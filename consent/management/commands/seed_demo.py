@@ -7,7 +7,7 @@ order and prints what they made.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from config.env import env
@@ -16,17 +16,34 @@ from payers.seed import seed_payer_network
 DEMO_ADMIN_USERNAME = "admin"
 
 
-def seed_superuser() -> tuple[str, str, bool]:
-    password = env.str("DEMO_ADMIN_PASSWORD", default="payerbridge-admin")
-    user_model = get_user_model()
-    user, created = user_model.objects.get_or_create(
-        username=DEMO_ADMIN_USERNAME,
-        defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.org"},
+# The admin password of a development stack; never used with DEBUG off.
+DEV_ADMIN_PASSWORD = "payerbridge-admin"  # noqa: S105 - development only, see admin_password
+
+
+def admin_password() -> str:
+    """DEMO_ADMIN_PASSWORD, or the development default when DEBUG is on; else refuse."""
+    from django.conf import settings
+
+    password = env.str("DEMO_ADMIN_PASSWORD", default="")
+    if password:
+        return password
+    if settings.DEBUG:
+        return DEV_ADMIN_PASSWORD
+    raise CommandError(
+        "DEBUG is off: set DEMO_ADMIN_PASSWORD to create the admin user "
+        "(there is no default admin password outside development)"
     )
-    if created:
-        user.set_password(password)
-        user.save()
-    return DEMO_ADMIN_USERNAME, password, created
+
+
+def seed_superuser() -> tuple[str, bool]:
+    """The demo superuser; its password is only read when it has to be created."""
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=DEMO_ADMIN_USERNAME).first()
+    if user is not None:
+        return DEMO_ADMIN_USERNAME, False
+    password = admin_password()
+    user_model.objects.create_superuser(DEMO_ADMIN_USERNAME, "admin@example.org", password)
+    return DEMO_ADMIN_USERNAME, True
 
 
 DEMO_CLIENT_ID = "payerbridge-demo"
@@ -92,11 +109,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         from django.conf import settings
 
-        username, password, created = seed_superuser()
+        username, created = seed_superuser()
         state = "created" if created else "already present"
+        # A password is printed only in development, and only the development default.
+        if settings.DEBUG and not env.str("DEMO_ADMIN_PASSWORD", default=""):
+            shown = f"password {DEV_ADMIN_PASSWORD!r} unless you changed it"
+        else:
+            shown = "password from DEMO_ADMIN_PASSWORD" if created else "password unchanged"
         self.stdout.write(
-            f"Admin: {settings.PUBLIC_BASE_URL}/admin/  user {username!r} ({state}); "
-            f"password {password!r} unless you changed it"
+            f"Admin: {settings.PUBLIC_BASE_URL}/admin/  user {username!r} ({state}); {shown}"
         )
         app, created = seed_demo_app()
         self.stdout.write(
