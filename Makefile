@@ -46,10 +46,16 @@ browser:
 	  else echo "note: chromium not found and apt unavailable; browser tests will be skipped"; fi; }
 
 # The SMART JS client tests (tests/js) need node and npm; skipped without them.
+# Installed again only when the lockfile changes.
+JS_STAMP := tests/js/node_modules/.installed
+
 js:
-	@if command -v npm >/dev/null 2>&1; then \
-	  npm ci --prefix tests/js --no-audit --no-fund --silent; \
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(JS_STAMP); \
 	else echo "note: npm not found; the JS client tests will be skipped"; fi
+
+$(JS_STAMP): tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --silent
+	touch $(JS_STAMP)
 
 services-down: install
 	$(BIN)/python -m config.devservices down
