@@ -53,3 +53,25 @@ def choose(live_server, started: Started, payer_slug: str, *, csrf: bool = True)
     return started.browser.post(
         f"{started.flow_url}payer", data=data, allow_redirects=False, timeout=10
     )
+
+
+def allow_in_browser(page, payer_slug: str, login: dict) -> None:
+    """Playwright: from our first consent page to "You are connected".
+
+    Finds the plan in the picker, signs in at the sandbox payer, allows there
+    and then on our review page.
+    """
+    page.get_by_role("link", name="Find your health plan").click()
+    page.get_by_label("Find your health plan").fill(payer_slug.split("-")[0])
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.locator(
+        f"form:has(input[name=payer][value='{payer_slug}']) button, "
+        f"button[name=payer][value='{payer_slug}']"
+    ).first.click()
+    page.get_by_label("Username").fill(login["username"])
+    page.get_by_label("Password").fill(login["password"])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Allow").click()  # at the payer
+    page.wait_for_url("**/review")
+    page.get_by_role("button", name="Allow").click()  # ours
+    page.get_by_text("You are connected").wait_for()

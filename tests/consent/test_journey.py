@@ -21,7 +21,7 @@ from fhirclient import client as smart_client
 
 from consent.models import Consent, PayerGrant
 from tests.consent.conftest import APP_REDIRECT, query_of
-from tests.consent.journey import start
+from tests.consent.journey import allow_in_browser, start
 from tests.forms import parse_forms, submit
 
 SCOPE = "openid fhirUser offline_access patient/*.read"
@@ -250,21 +250,7 @@ def test_headless_chromium_clicks_through_the_journey(live_server, make_client, 
         page = browser.new_context(java_script_enabled=False).new_page()
         page.goto(url.url)
         assert client.app.name in page.content()
-        page.get_by_role("link", name="Find your health plan").click()
-        page.get_by_label("Find your health plan").fill(payer.slug.split("-")[0])
-        page.get_by_role("button", name="Search", exact=True).click()
-        chooser = page.locator(
-            f"form:has(input[name=payer][value='{payer.slug}']) button, "
-            f"button[name=payer][value='{payer.slug}']"
-        ).first
-        chooser.click()
-        page.get_by_label("Username").fill(login["username"])
-        page.get_by_label("Password").fill(login["password"])
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("button", name="Allow").click()  # at the payer
-        page.wait_for_url("**/review")
-        page.get_by_role("button", name="Allow").click()  # ours
-        page.get_by_text("You are connected").wait_for()
+        allow_in_browser(page, payer.slug, login)
         link = page.get_by_role("link", name=f"Continue to {client.app.name}")
         back_to_app = link.get_attribute("href")
         receipt = page.get_by_role("link", name="Your receipt").get_attribute("href")

@@ -27,6 +27,7 @@ from consent.models import Consent, IssuedToken
 from consent.secrets import digest
 from examples.quickstart.chart import MAX_MONTHS, monthly_totals
 from examples.quickstart.claims import claim_row
+from tests.consent.journey import allow_in_browser
 from tests.services import wait_until
 
 SYNC_TIMEOUT_MS = 120_000
@@ -79,23 +80,6 @@ class Screens:
             page.screenshot(path=self.folder / f"{self.label}-{name}.png", full_page=True)
 
 
-def sign_in_and_allow(page, slug: str, login: dict) -> None:
-    """The gateway's picker, the sandbox payer's sign-in and consent, then ours."""
-    page.get_by_role("link", name="Find your health plan").click()
-    page.get_by_label("Find your health plan").fill(slug.split("-")[0])
-    page.get_by_role("button", name="Search", exact=True).click()
-    page.locator(
-        f"form:has(input[name=payer][value='{slug}']) button, button[name=payer][value='{slug}']"
-    ).first.click()
-    page.get_by_label("Username").fill(login["username"])
-    page.get_by_label("Password").fill(login["password"])
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Allow").click()  # at the payer
-    page.wait_for_url("**/review")
-    page.get_by_role("button", name="Allow").click()  # ours
-    page.get_by_text("You are connected").wait_for()
-
-
 def reload_until(page, selector: str, attempts: int = 60) -> None:
     for _ in range(attempts):
         if page.locator(selector).count():
@@ -140,7 +124,7 @@ def test_quickstart_connect_sync_summary_disconnect(
         screens.take(page, "1-connect")
         page.get_by_role("link", name="Connect your health plan").click()
         assert page.url.startswith(f"{live_server.url}/"), page.url  # the gateway's own pages
-        sign_in_and_allow(page, slug, login)
+        allow_in_browser(page, slug, login)
         page.get_by_role("link", name="Continue to Payerbridge Quickstart").click()
 
         # Back at the quickstart: the syncing page (429 transient) until the data is there.

@@ -50,22 +50,31 @@ DEMO_CLIENT_ID = "payerbridge-demo"
 DEMO_REDIRECT_URIS = ["http://localhost:3000/callback", "http://127.0.0.1:8765/callback"]
 
 
-def seed_demo_app():
-    """A test-mode public PKCE client (no secret to re-print), fixed client_id."""
+def demo_public_app(client_id: str, name: str, purpose: str, redirect_uris: list[str]):
+    """A test-mode public PKCE client (no secret to re-print) of the demo organization."""
     from consent.models import App, Organization
 
     org, _ = Organization.objects.get_or_create(name="Payerbridge Demo")
-    app, created = App.objects.get_or_create(
-        client_id=DEMO_CLIENT_ID,
+    return App.objects.get_or_create(
+        client_id=client_id,
         defaults={
-            "name": "Payerbridge Demo App",
+            "name": name,
             "organization": org,
-            "purpose": "Shows what a patient-facing app can do with your health plan records.",
-            "redirect_uris": DEMO_REDIRECT_URIS,
+            "purpose": purpose,
+            "redirect_uris": redirect_uris,
             "mode": App.Mode.TEST,
         },
     )
-    return app, created
+
+
+def seed_demo_app():
+    """For launches by hand (see the command's output); its redirect URIs lead nowhere."""
+    return demo_public_app(
+        DEMO_CLIENT_ID,
+        "Payerbridge Demo App",
+        "Shows what a patient-facing app can do with your health plan records.",
+        DEMO_REDIRECT_URIS,
+    )
 
 
 QUICKSTART_CLIENT_ID = "payerbridge-quickstart"
@@ -80,21 +89,15 @@ def seed_quickstart_app(base_url: str | None = None):
     Its redirect URI and webhook URL follow QUICKSTART_BASE_URL on every run,
     so moving the quickstart to another port needs only a re-seed.
     """
-    from consent.models import App, Organization
-
     base = base_url or env.str("QUICKSTART_BASE_URL", default="http://localhost:8002")
     base = base.rstrip("/")
-    org, _ = Organization.objects.get_or_create(name="Payerbridge Demo")
-    app, created = App.objects.get_or_create(
-        client_id=QUICKSTART_CLIENT_ID,
-        defaults={
-            "name": "Payerbridge Quickstart",
-            "organization": org,
-            "purpose": "Shows your claims and what your plan paid, to demonstrate Payerbridge.",
-            "mode": App.Mode.TEST,
-        },
+    app, created = demo_public_app(
+        QUICKSTART_CLIENT_ID,
+        "Payerbridge Quickstart",
+        "Shows your claims and what your plan paid, to demonstrate Payerbridge.",
+        [f"{base}/callback"],
     )
-    app.redirect_uris = [f"{base}/callback"]
+    app.redirect_uris = [f"{base}/callback"]  # also when QUICKSTART_BASE_URL changed
     app.webhook_url = f"{base}/webhooks"
     app.webhook_secret = env.str("QUICKSTART_WEBHOOK_SECRET", default=QUICKSTART_DEV_WEBHOOK_SECRET)
     app.full_clean(exclude=["client_secret_hash", "webhook_secret"])
