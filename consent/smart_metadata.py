@@ -6,7 +6,7 @@ One builder: `authorization_server_metadata()` (RFC 8414 §2) holds every field;
 `smart_configuration()` (SMART App Launch 2 §"SMART on FHIR OAuth authorization
 Endpoints and Capabilities") are it plus what their standard adds, so the
 issuer, endpoints and keys can never disagree between them. The FHIR API work
-builds `/fhir/metadata` on `rest_security()`.
+builds `/fhir/metadata` (fhircache.api.metadata) on `capability_statement()`.
 """
 
 from __future__ import annotations
