@@ -22,6 +22,7 @@ from django.utils import timezone
 from consent import lifecycle
 from consent.models import App, AuthorizationFlow, Consent, PayerGrant
 from consent.oauth.params import describable
+from consent.patient_ids import served_id
 from consent.secrets import digest, matches
 from payers import oauth_client
 
@@ -212,7 +213,13 @@ def _store_payer_grant(flow: AuthorizationFlow, token: dict, patient_id: str) ->
             ),
         },
     )
-    Consent.objects.filter(pk=flow.consent_id).update(patient_id=patient_id[:64])
+    # One patient id: the token's `patient`, the id_token's `fhirUser` and the
+    # cached Patient's id are the id our FHIR API serves, which is the payer's
+    # when it is a valid FHIR id and its deterministic mapping otherwise (never
+    # a cut); the payer's own id is kept for syncing (and in provenance).
+    Consent.objects.filter(pk=flow.consent_id).update(
+        patient_id=served_id(patient_id), payer_patient_id=patient_id
+    )
     flow.consent.record("payer_authorized")
     flow.step = AuthorizationFlow.Step.REVIEW
     flow.payer_code_verifier = ""

@@ -233,7 +233,8 @@ class Run:
         )
 
     def _stream(self, plan: Plan) -> Iterator[bytes]:
-        pid = self.consent.patient_id
+        # the payer's own id (Consent.patient_id is the id we serve, mapped when invalid)
+        pid = self.consent.payer_patient_id or self.consent.patient_id
         searched = False
         if plan.everything:
             try:

@@ -48,7 +48,13 @@ class Consent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     app = models.ForeignKey("consent.App", on_delete=models.PROTECT, related_name="consents")
     payer = models.ForeignKey("payers.Payer", on_delete=models.PROTECT, related_name="consents")
+    # The patient's FHIR id as our API serves it: the token's `patient`, the
+    # id_token's `fhirUser` and the cached Patient's id (the payer's id, or its
+    # mapping when that is not a valid FHIR id: fhircache.normalize.ids.cache_id).
     patient_id = models.CharField(max_length=64, blank=True)
+    # The payer's own id of the patient, exactly as the payer gave it: what a
+    # sync asks the payer for (`Patient/{id}`, `?patient={id}`).
+    payer_patient_id = models.TextField(blank=True, default="", db_default="")
     # The app's own opaque reference for this consent (its user id, say), passed at
     # /oauth/authorize and echoed in /api/consents, introspection and webhooks.
     external_id = models.CharField(max_length=255, blank=True)

@@ -2,31 +2,19 @@
 
 FHIR R4 §2.26.0.1 (datatypes, `id`): `[A-Za-z0-9\\-\\.]{1,64}`. The mapping is a
 pure function of the payer's id, so a re-sync lands on the same row and every
-reference to the resource can be rewritten without looking anything up.
+reference to the resource can be rewritten without looking anything up. The
+rule is `consent.patient_ids.served_id`, the same one that gives the token's
+`patient`, so the consent's Patient is served under the id its token names.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 
-VALID_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-MAPPED_PREFIX = "pbx-"
+from consent.patient_ids import MAPPED_PREFIX, VALID_ID, is_valid_id
+from consent.patient_ids import served_id as cache_id
 
-
-def is_valid_id(value: str) -> bool:
-    return VALID_ID.fullmatch(value) is not None
-
-
-def cache_id(source_id: str) -> str:
-    """The cache's id for a payer id: itself when valid, else a stable digest.
-
-    A valid id that starts with our prefix is mapped too, so no payer id can
-    be kept as the very id another payer id maps to (the mapping is one to one).
-    """
-    if is_valid_id(source_id) and not source_id.startswith(MAPPED_PREFIX):
-        return source_id
-    return MAPPED_PREFIX + hashlib.sha256(source_id.encode()).hexdigest()[:40]
+__all__ = ["MAPPED_PREFIX", "VALID_ID", "cache_id", "content_id", "is_valid_id"]
 
 
 def content_id(content: bytes) -> str:

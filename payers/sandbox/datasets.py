@@ -90,9 +90,28 @@ def _rewrite_references(node: Any, mapping: dict[str, str]) -> None:
             _rewrite_references(value, mapping)
 
 
+# Datasets served with a patient id that is not a valid FHIR id (payers send
+# such ids: `_`, `:`); the gateway serves the Patient under a mapped id
+# (consent.patient_ids) and keeps this one as its originalId.
+PAYER_ID_VARIANTS: dict[str, tuple[str, str]] = {
+    "bfd-567834-member-id": ("bfd-567834", "567834_MBI:1S00-E00-AA00"),
+}
+
+
+def _with_patient_id(key: str, base_key: str, patient_id: str) -> Dataset:
+    base = load(base_key)
+    resources = copy.deepcopy(base.resources)
+    resources[0]["id"] = patient_id  # the Patient comes first
+    for resource in resources:
+        _rewrite_references(resource, {f"Patient/{base.patient_id}": f"Patient/{patient_id}"})
+    return Dataset(key=key, patient_id=patient_id, resources=resources)
+
+
 @cache
 def load(key: str) -> Dataset:
     """One dataset, canonicalised; cached for the life of the process."""
+    if key in PAYER_ID_VARIANTS:
+        return _with_patient_id(key, *PAYER_ID_VARIANTS[key])
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     urn_map: dict[str, str] = {}
     for name in SOURCES[key]:

@@ -193,6 +193,19 @@ NAMED: dict[str, tuple[str, QuirkProfile]] = {
             resource_types=(*CLAIMS_TYPES, "PractitionerRole", "Location"),
         ),
     ),
+    "keystone-medicare": (
+        "Keystone Medicare Plan (sandbox, member ids as patient ids)",
+        QuirkProfile(
+            # the patient's id is not a valid FHIR id (`_`, `:`): the token's
+            # `patient` is the mapped id the gateway serves it under
+            name="invalid-fhir-ids",
+            patients=[SandboxPatient("keystone-member", _PASSWORD, "bfd-567834-member-id")],
+            seed=66,
+            page_size=10,
+            everything=False,
+            resource_types=("Patient", "Coverage", "ExplanationOfBenefit"),
+        ),
+    ),
     "harbor-exchange": (
         "Harbor Exchange Plan (sandbox)",
         QuirkProfile(
