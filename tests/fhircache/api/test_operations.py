@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 
 from consent.models import Consent
+from consent.verification import verify_purged
 from fhircache import repository
 from fhircache.access_log import DataAccess
 from fhircache.loader import load_resources
@@ -276,6 +277,10 @@ def test_expunge_ends_the_consent_purges_and_kills_the_token(holder):
     assert after.status_code == 401
     assert "invalid_token" in after["WWW-Authenticate"]
     assert DataAccess.objects.filter(consent=consent, interaction="$expunge", status=200).exists()
+    # nothing of the consent is left but its audit, which holds no PHI and stays on purpose
+    proof = verify_purged(consent)
+    assert proof.clean, proof.as_json()
+    assert "fhircache.DataAccess.consent" in [r["model"] for r in proof.retained]
 
 
 def test_expunge_works_while_the_first_sync_runs(holder):
