@@ -128,9 +128,10 @@ def create_app(config: Config | None = None) -> Flask:
             error = "This sign-in was not started here, or it was already used."
             return render_template("connect.html", config=config, error=error), 400
         conn.pending = None  # state and verifier are single use
-        if "error" in request.args:
-            error = request.args.get("error_description") or request.args["error"]
-            return render_template("connect.html", config=config, error=error), 400
+        if "error" in request.args:  # RFC 6749 §4.1.2.1, e.g. the patient chose Deny
+            detail = request.args.get("error_description", "")
+            error = f"Not connected: Payerbridge answered {request.args['error']} {detail}"
+            return render_template("connect.html", config=config, error=error.strip()), 400
         callback_url = f"{config.redirect_uri}?{request.query_string.decode()}"
         try:
             token = oauth.exchange_code(

@@ -14,6 +14,7 @@ from consent.models import App
 @pytest.mark.django_db
 def test_seed_demo_registers_the_quickstart_once_and_follows_its_origin(monkeypatch):
     monkeypatch.setenv("QUICKSTART_BASE_URL", "http://localhost:8002")
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "a-test-password")  # DEBUG is off in tests
     out = StringIO()
     call_command("seed_demo", stdout=out)
     call_command("seed_demo", stdout=out)
