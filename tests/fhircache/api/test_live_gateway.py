@@ -7,16 +7,29 @@ import pytest
 import requests
 
 from tests.fhircache.api.conftest import FILES, raw_resources
-from tests.services import Gateway
+from tests.services import Gateway, wait_until
 
 pytestmark = pytest.mark.django_db
 EOB = "ExplanationOfBenefit"
 
 
 class FhirGateway(Gateway):
-    """The gateway, probed on /fhir/metadata (/healthz waits on Celery workers, none here)."""
+    """The gateway, probed on /fhir/metadata (/healthz waits on Celery workers, none here),
+    patiently: a fresh worker's first request imports the whole API, slow on a busy machine."""
 
     probe_path = "/fhir/metadata"
+
+    def wait_ready(self, timeout: float = 120) -> FhirGateway:
+        def answers() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited early:\n{self.output()[-3000:]}")
+            try:
+                return requests.get(f"{self.url}{self.probe_path}", timeout=30).ok
+            except requests.RequestException:
+                return False
+
+        wait_until(answers, timeout, what="gateway to answer")
+        return self
 
 
 @pytest.fixture(scope="module")
