@@ -68,11 +68,20 @@ def purge(consent_id) -> PurgeReport:
             consent.record("purge_failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
             raise
         Consent.objects.filter(pk=consent.pk).update(
-            data_state=Consent.DataState.PURGED, patient_id="", updated_at=timezone.now()
+            data_state=Consent.DataState.PURGED, updated_at=timezone.now(), **_patient_ids_cleared()
         )
         consent.record("purged", deleted=deleted)
     log.info("consent %s purged: %s", consent.pk, deleted)
     return PurgeReport(str(consent.pk), ran=True, deleted=deleted)
+
+
+# The patient's ids at the payer (as served and as the payer wrote it) on the consent row.
+PATIENT_ID_FIELDS = ("patient_id", "payer_patient_id")
+
+
+def _patient_ids_cleared() -> dict[str, str]:
+    names = {f.name for f in Consent._meta.concrete_fields}
+    return {name: "" for name in PATIENT_ID_FIELDS if name in names}
 
 
 @contextmanager
