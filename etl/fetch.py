@@ -29,6 +29,8 @@ from payers.models import Payer, origin_of
 PAGE_ATTEMPTS = 3  # a page that came back unusable (bad JSON, cut short) is asked again
 MAX_EMPTY_PAGES = 20  # consecutive empty pages that still link onwards
 FHIR_ACCEPT = "application/fhir+json, application/json;q=0.9"
+# Our own per-minute limit toward a payer is waited out inline (at most a clock minute).
+OWN_LIMIT_WAIT_S = 61.0
 
 
 class FetchError(Exception):
@@ -104,7 +106,9 @@ class Fetcher:
         session = getattr(self._local, "session", None)
         if session is None:
             timeout = (5.0, float(settings.ETL_PAYER_READ_TIMEOUT_S))
-            session = self._local.session = payer_session(self.payer, timeout=timeout)
+            session = self._local.session = payer_session(
+                self.payer, timeout=timeout, max_limit_wait=OWN_LIMIT_WAIT_S
+            )
             with self._lock:
                 self._sessions.append(session)
         return session

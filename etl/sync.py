@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import OperationalError as DatabaseOperationalError
 from django.db import connection, transaction
 
 from consent.models import Consent, PayerGrant
@@ -127,6 +128,9 @@ class Run:
             self._retry_later(60.0 * self.job.attempts, f"renewing the {name} token: {exc.reason}")
         except SoftTimeLimitExceeded:
             self._retry_later(60.0, "the sync ran past its time limit; it starts again")
+        except DatabaseOperationalError as exc:
+            log.warning("sync job %s: database unavailable (%s)", self.job.pk, exc)
+            self._retry_later(30.0, "our database was unavailable during the sync")
         except Exception as exc:  # every run ends in a clear state
             log.exception("sync job %s failed", self.job.pk)
             self._end(SyncJob.State.FAILED, f"internal error ({type(exc).__name__}); see logs")
@@ -202,7 +206,9 @@ class Run:
     def _heartbeat(self) -> None:
         try:
             while not self.stop.wait(settings.ETL_HEARTBEAT_S):
-                if jobs.heartbeat(self.job, pages=self.pages):
+                alive = jobs.heartbeat(self.job, pages=self.pages)
+                connection.close()  # a beat every few seconds need not hold a connection
+                if alive:
                     continue
                 current = SyncJob.objects.filter(pk=self.job.pk).values("cancel_requested").first()
                 self.stop_reason = (

@@ -126,6 +126,7 @@ class PayerSession(requests.Session):
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         max_retries: int = MAX_RETRIES,
         max_retry_after: float = MAX_RETRY_AFTER_S,
+        max_limit_wait: float | None = None,
         limiter: MinuteRateLimiter | None = None,
         slots: ConcurrencyLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -135,6 +136,10 @@ class PayerSession(requests.Session):
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        # How long to sleep through our own per-minute limit (default: as for Retry-After).
+        # A sync waits out a clock minute rather than restart a job that needs more
+        # requests than one minute allows.
+        self.max_limit_wait = max_retry_after if max_limit_wait is None else max_limit_wait
         self.limiter = limiter
         self.slots = slots
         self._sleep = sleep
@@ -202,7 +207,7 @@ class PayerSession(requests.Session):
             wait = self.limiter.acquire()
             if wait <= 0:
                 return
-            if wait > self.max_retry_after:
+            if wait > self.max_limit_wait:
                 raise PayerRateLimited(max(wait, 1.0), url)
             self._sleep(wait)
 

@@ -64,6 +64,9 @@ class QuirkProfile:
     everything: bool = True  # Patient/$everything offered
     resource_types: tuple[str, ...] = ALL_TYPES
     rate_limit_every: int | None = None  # every Nth FHIR call of a token gets 429
+    # A real limit: FHIR calls per clock minute per client; calls beyond it get 429
+    # and are counted (faults.over_limit_count), so tests can prove a client keeps to it.
+    rate_limit_per_minute: int | None = None
     retry_after: Literal["seconds", "http-date"] = "seconds"
     retry_after_seconds: int = 1
     error_rate: float = 0.0  # share of FHIR calls answered 503 (seeded)
@@ -255,4 +258,6 @@ def generated_profile(seed: int, patients: list[SandboxPatient]) -> QuirkProfile
         contained=rng.random() < 0.3,
         carin_bb_version=rng.choice(("2.0", "0.1.0")),
         missing_display=rng.random() < 0.3,
+        # drawn last, so the fields above stay what they were for every seed
+        rate_limit_per_minute=rng.choice((None, 60, 120, 600)),
     )
