@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from io import StringIO
 
 import orjson
@@ -20,7 +21,9 @@ from etl.models import SyncJob
 from fhircache import repository
 from fhircache.normalize.provenance import SOURCE_EXTENSION
 from payers.models import Payer
-from payers.sandbox.profiles import NAMED
+from payers.sandbox import datasets
+from payers.sandbox.models import SandboxPayer
+from payers.sandbox.profiles import NAMED, QuirkProfile
 from tests.consent.conftest import (  # noqa: F401 - fixtures
     _public_base_url,
     authorize_params,
@@ -44,6 +47,16 @@ def _login(slug: str) -> dict:
     call_command("sandbox_info", "--json", stdout=info)
     [entry] = [e for e in json.loads(info.getvalue()) if e["slug"] == slug]
     return entry["patients"][0]
+
+
+def _sent_patient(slug: str) -> dict:
+    """The Patient the sandbox payer serves (its dataset's, as the payer sends it)."""
+    profile = QuirkProfile.from_dict(SandboxPayer.objects.get(slug=slug).profile)
+    return datasets.load(profile.patients[0].dataset).resources[0]
+
+
+def _without_filled_displays(identifiers: list[dict]) -> list[dict]:
+    return orjson.loads(re.sub(rb',"display":"[^"]*"', b"", orjson.dumps(identifiers)))
 
 
 def _token_response(live_server, client, payer: Payer, login: dict) -> dict:
@@ -104,6 +117,11 @@ def test_the_tokens_patient_reads_the_consents_patient(
     assert patient["id"] == token["patient"]
     [source] = [e for e in patient["meta"]["extension"] if e["url"] == SOURCE_EXTENSION]
     assert {"url": "originalId", "valueString": login["patient_id"]} in source["extension"]
+    # the payer's member identifiers as the payer sent them (only a missing
+    # display of their type coding may have been filled from HL7's table)
+    assert _without_filled_displays(patient["identifier"]) == _without_filled_displays(
+        _sent_patient(slug)["identifier"]
+    )
 
     api = requests.get(
         f"{live_server.url}/fhir/Patient/{token['patient']}",
