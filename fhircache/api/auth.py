@@ -20,7 +20,9 @@ from consent import scopes as scope_rules
 from fhircache.api.outcome import FhirError
 
 Permission = Literal["r", "s"]
-_CHALLENGE = 'Bearer realm="payerbridge"'
+_CHALLENGE = 'Bearer realm="payerbridge"'  # no token at all (RFC 6750 §3.1: no error code)
+CHALLENGE_INVALID = 'Bearer error="invalid_token"'
+CHALLENGE_SCOPE = 'Bearer error="insufficient_scope"'
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Caller:
                 "forbidden",
                 f"The token's scopes do not allow to {verb} {resource_type}"
                 f" (needs patient/{resource_type}.{permission} or patient/{resource_type}.read).",
-                headers={"WWW-Authenticate": f'{_CHALLENGE}, error="insufficient_scope"'},
+                headers={"WWW-Authenticate": CHALLENGE_SCOPE},
             )
 
 
@@ -73,7 +75,7 @@ def authenticate(request: HttpRequest) -> Caller:
             401,
             "login",
             "The access token is unknown, expired or revoked.",
-            headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
+            headers={"WWW-Authenticate": CHALLENGE_INVALID},
         )
     if token.consent is None:
         raise FhirError(
@@ -81,6 +83,6 @@ def authenticate(request: HttpRequest) -> Caller:
             "forbidden",
             "App-level (client credentials) tokens cannot read patient data;"
             " use the patient's access token.",
-            headers={"WWW-Authenticate": f'{_CHALLENGE}, error="insufficient_scope"'},
+            headers={"WWW-Authenticate": CHALLENGE_SCOPE},
         )
     return Caller(token, token.consent, tuple(scope_rules.resource_scopes(token.scope)))

@@ -24,6 +24,7 @@ from django.apps import apps
 from django.core.exceptions import FieldError
 from django.utils import timezone
 
+from fhircache.api.auth import CHALLENGE_INVALID
 from fhircache.api.outcome import FhirError, issue
 
 SYNCING_RETRY_AFTER = 10  # seconds: a first sync usually lands its first pages by then
@@ -109,5 +110,5 @@ def check(consent) -> list[dict]:
         401,
         "login",
         "This consent has ended; its data is gone.",
-        headers={"WWW-Authenticate": 'Bearer realm="payerbridge", error="invalid_token"'},
+        headers={"WWW-Authenticate": CHALLENGE_INVALID},
     )

@@ -53,7 +53,7 @@ def test_requests_without_a_live_patient_token_are_refused(patient_cache, client
     for token in ("not-a-token", expired, revoked):
         response = client.get(url, **bearer(token))
         assert response.status_code == 401
-        assert 'error="invalid_token"' in response["WWW-Authenticate"]
+        assert response["WWW-Authenticate"] == 'Bearer error="invalid_token"'
         assert outcome_codes(response) == ["login"]
     app_token = issue_token(None, "consents", app=consent.app)
     response = client.get(url, **bearer(app_token))
