@@ -46,6 +46,24 @@ DEFAULT_CONCURRENCY = 4
 ID_BATCH = 20
 REFERENCE_ROUNDS = 3  # PractitionerRole → Practitioner → Organization
 QUEUE_PAGES = 8
+# Types that usually have the most pages for a patient, most first.
+LIKELY_LONGEST = {
+    t: i
+    for i, t in enumerate(
+        (
+            "ExplanationOfBenefit",
+            "Observation",
+            "Claim",
+            "DiagnosticReport",
+            "Encounter",
+            "DocumentReference",
+            "Procedure",
+            "Immunization",
+            "MedicationRequest",
+            "Condition",
+        )
+    )
+}
 
 Progress = Callable[[Page], None]
 
@@ -112,7 +130,14 @@ class Run:
             )
         except _Stopped:
             if self.stop_reason == "cancelled":
-                self._end(SyncJob.State.CANCELLED, "cancelled by an admin")
+                status = Consent.objects.values_list("status", flat=True).get(pk=self.consent.pk)
+                ended = status not in jobs.OPEN_CONSENT
+                self._end(
+                    SyncJob.State.CANCELLED,
+                    f"the consent was {status} during the sync; nothing was written after that"
+                    if ended
+                    else "cancelled by an admin",
+                )
         except _Incomplete:
             state = SyncJob.State.PARTIAL if self.pages else SyncJob.State.FAILED
             self._end(state, "; ".join(self.failures)[:2000])
@@ -264,7 +289,9 @@ class Run:
         if self.job.kind == SyncJob.Kind.INCREMENTAL and self.job.since:
             since = self.job.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         items = []
-        for search in plan.searches:
+        # The longest searches first: with a few at a time, a long one started last
+        # would add its whole chain of pages to the sync's wall time.
+        for search in sorted(plan.searches, key=lambda s: LIKELY_LONGEST.get(s.resource_type, 99)):
             rtype = search.resource_type
             if not search.param:
                 items.append((f"{rtype}/{pid}", rtype))
