@@ -165,3 +165,21 @@ def test_outcomes_go_with_their_resources_and_their_consent_only(make_consent):
     assert repository.outcome_count(alpha) == 0 and repository.outcome_count(beta) == 2
     assert repository.read_outcome(alpha, "Observation", "o2") is None
     assert repository.read_outcome(beta, "Observation", "o2") is not None
+
+
+def test_the_fhir_api_finds_flagged_resources_by_tag_and_validates_them(db, client):
+    from tests.fhircache.api.conftest import issue_token, make_consent
+
+    consent = make_consent(patient_id="p")
+    load_resources(consent, [_page(INVALID, {**VALID, "id": "o2"})], source=source_for())
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(consent)}"}
+    found = client.get(f"/fhir/Observation?_tag={QUALITY_SYSTEM}|{STRUCTURE_INVALID}", **auth)
+    assert found.status_code == 200, found.content[:500]
+    ids = [e["resource"]["id"] for e in found.json()["entry"] if e["search"]["mode"] == "match"]
+    assert ids == ["o1"]
+    flagged = client.get("/fhir/Observation/o1/$validate", **auth)
+    assert flagged.status_code == 200
+    assert flagged.json() == repository.read_outcome(consent, "Observation", "o1")
+    valid = client.get("/fhir/Observation/o2/$validate", **auth)
+    assert valid.status_code == 200
+    assert all(i["severity"] not in ("error", "fatal") for i in valid.json()["issue"])
