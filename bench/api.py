@@ -16,7 +16,8 @@ plus bare views (`bench.api_baseline`) answering the same rows from the same
 table with one raw SQL query each.
 
 Scenarios, each measured for the API and for its baseline with `--clients`
-concurrent keep-alive clients for `--seconds`: read by id (random consent,
+concurrent keep-alive clients for `--seconds` (in `--rounds` alternating
+slices of baseline and API, so a change of load hits both alike): read by id (random consent,
 random resource), EOB search by patient `_count=50`, the same with
 `_include=ExplanationOfBenefit:*`, and a full paged `$everything` of the big
 consent (sequential, `--everything-runs` times; the baseline streams the same
@@ -463,6 +464,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--client-procs", type=int, default=2, help="processes they run in")
     parser.add_argument("--seconds", type=float, default=10.0, help="per scenario and side")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating slices per scenario")
     parser.add_argument("--everything-runs", type=int, default=5)
     parser.add_argument("--everything-count", type=int, default=1000, help="_count of its pages")
     parser.add_argument("--fresh", action="store_true", help="rebuild the data")
@@ -523,8 +525,21 @@ def main() -> None:
         ):
             drive(server.port, api_reqs[:50], 2, 1, 1.0)  # warm both sides
             drive(server.port, base_reqs[:50], 2, 1, 1.0)
-            base = drive(server.port, base_reqs, args.clients, args.client_procs, args.seconds)
-            api = drive(server.port, api_reqs, args.clients, args.client_procs, args.seconds)
+            # alternating slices, so a change of load on the machine hits both sides alike
+            base, api = Stats(), Stats()
+            for _ in range(args.rounds):
+                for side, reqs in ((base, base_reqs), (api, api_reqs)):
+                    part = drive(
+                        server.port,
+                        reqs,
+                        args.clients,
+                        args.client_procs,
+                        args.seconds / args.rounds,
+                    )
+                    side.latencies += part.latencies
+                    side.elapsed += part.elapsed
+                    side.errors += part.errors
+                    side.first_error = side.first_error or part.first_error
             for side, stats in (("api", api), ("baseline", base)):
                 if stats.errors:
                     print(f"  {name} {side}: {stats.errors} errors, first: {stats.first_error}")
