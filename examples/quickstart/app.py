@@ -23,7 +23,7 @@ from authlib.oauth2.rfc6749.errors import MismatchingStateException
 from flask import Flask, Response, jsonify, redirect, render_template, request, session, url_for
 
 from . import fhir, oauth
-from .chart import bar_chart_svg, monthly_totals
+from .chart import MAX_MONTHS, bar_chart_svg, monthly_totals
 from .claims import claim_row, format_money, newest_first
 from .records import coverage_view, patient_view
 from .webhooks import EventLog
@@ -143,6 +143,9 @@ def create_app(config: Config | None = None) -> Flask:
         except OAuthError as exc:
             error = f"Payerbridge refused the code: {exc.error} {exc.description or ''}"
             return render_template("connect.html", config=config, error=error), 400
+        except requests.RequestException as exc:
+            error = f"No answer from Payerbridge's token endpoint ({type(exc).__name__})."
+            return render_template("connect.html", config=config, error=error), 502
         conn.token, conn.disconnected, conn.revoke_status = token, False, None
         return redirect(url_for("summary"))
 
@@ -156,11 +159,11 @@ def create_app(config: Config | None = None) -> Flask:
         received = events.for_consent(token.get("consent_id", ""))
         shown = {"conn": conn, "token": token, "events": received, "config": config}
         try:
-            session_ = api(conn)
-            patient = fhir.get(session_, f"{base}/Patient/{patient_id}").json()
-            coverages = fhir.search_all(session_, base, "Coverage", patient=patient_id)
+            client = api(conn)
+            patient = fhir.get(client, f"{base}/Patient/{patient_id}").json()
+            coverages = fhir.search_all(client, base, "Coverage", patient=patient_id)
             claims = fhir.search_all(
-                session_,
+                client,
                 base,
                 "ExplanationOfBenefit",
                 patient=patient_id,
@@ -169,6 +172,7 @@ def create_app(config: Config | None = None) -> Flask:
         except fhir.ApiProblem as problem:
             return problem_page(problem, shown)
         rows = newest_first([claim_row(r, claims.included) for r in claims.matches])
+        months = monthly_totals(rows)
         pages = max(1, -(-len(rows) // ROWS_PER_PAGE))
         page = min(max(request.args.get("page", 1, type=int), 1), pages)
         return render_template(
@@ -181,7 +185,9 @@ def create_app(config: Config | None = None) -> Flask:
             notes=claims.notes + coverages.notes,
             page=page,
             pages=pages,
-            chart=bar_chart_svg(monthly_totals(rows)),
+            max_months=MAX_MONTHS,
+            chart=bar_chart_svg(months),
+            months_with_claims=len(months),
             **shown,
         )
 
@@ -225,7 +231,16 @@ def create_app(config: Config | None = None) -> Flask:
     def disconnect():
         conn = connection()
         if conn and conn.token and not conn.disconnected:
-            conn.revoke_status = oauth.revoke(endpoints(), config.client_id, conn.token)
+            try:
+                status = oauth.revoke(endpoints(), config.client_id, conn.token)
+                failure = f"the revocation endpoint answered {status}" if status >= 400 else ""
+            except requests.RequestException as exc:
+                failure = f"no answer from the revocation endpoint ({type(exc).__name__})"
+            if failure:  # still connected: say so, keep the button
+                problem = fhir.ApiProblem(0, "revocation", failure)
+                shown = {"conn": conn, "token": conn.token, "events": [], "config": config}
+                return render_template("problem.html", problem=problem, **shown), 502
+            conn.revoke_status = status
             conn.disconnected = True  # the token is kept only to show that it no longer works
         return redirect(url_for("summary"))
 

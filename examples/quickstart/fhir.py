@@ -45,9 +45,12 @@ def _problem(response: requests.Response) -> ApiProblem:
 
 
 def get(session: requests.Session, url: str, **params) -> requests.Response:
-    response = session.get(
-        url, params=params or None, headers={"Accept": "application/fhir+json"}, timeout=TIMEOUT
-    )
+    try:
+        response = session.get(
+            url, params=params or None, headers={"Accept": "application/fhir+json"}, timeout=TIMEOUT
+        )
+    except requests.RequestException as exc:
+        raise ApiProblem(0, "unreachable", f"no answer from {url}: {type(exc).__name__}") from exc
     if not response.ok:
         raise _problem(response)
     return response

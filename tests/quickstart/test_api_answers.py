@@ -164,3 +164,15 @@ def test_disconnect_revokes_the_token_then_shows_the_401(connected, payerbridge)
     assert "Disconnected: your data is gone" in after and "answered <strong>200</strong>" in after
     connected.post("/disconnect")
     assert len(payerbridge.hits("/oauth/revoke")) == 1  # once
+
+
+def test_payerbridge_unreachable_or_refusing_revocation(connected, payerbridge):
+    payerbridge.script("/oauth/revoke", Reply(503, {"error": "temporarily_unavailable"}))
+    refused = connected.post("/disconnect")
+    assert refused.status_code == 502 and "answered 503" in refused.get_data(as_text=True)
+    assert "Disconnect</button>" in refused.get_data(as_text=True)  # still connected
+
+    payerbridge.stop()
+    down = connected.get("/summary")
+    assert down.status_code == 502 and "unreachable" in down.get_data(as_text=True)
+    assert connected.post("/disconnect").status_code == 502
