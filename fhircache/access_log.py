@@ -29,11 +29,6 @@ log = logging.getLogger(__name__)
 class DataAccess(models.Model):
     """One data access through the FHIR API (one per batch entry)."""
 
-    # consent.verification.verify_purged: kept after a purge, on purpose (accountability)
-    retained_after_purge = (
-        "FHIR API access audit: app, interaction, resource type, counts, status, time; no PHI"
-    )
-
     # consent.verification: the audit outlives the purge (ids, types, counts; no PHI).
     retained_after_purge = "data-access audit: interaction, type, count, status; no PHI"
 
