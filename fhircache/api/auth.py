@@ -1,5 +1,8 @@
 """Who is calling and what they may read: bearer token, consent, SMART scopes.
 
+The token is looked up by `fhircache.api.live_token` (the definition of
+`consent.bearer`, compiled once per process).
+
 RFC 6750 §3.1: no credentials → 401 with a bare `Bearer` challenge; a token
 we do not honour (unknown, expired, revoked, consent ended) → 401
 `error="invalid_token"`. A live token without patient context (client
@@ -15,8 +18,8 @@ from typing import Literal
 
 from django.http import HttpRequest
 
-from consent import bearer
 from consent import scopes as scope_rules
+from fhircache.api import live_token
 from fhircache.api.outcome import FhirError
 
 Permission = Literal["r", "s"]
@@ -69,7 +72,7 @@ def authenticate(request: HttpRequest) -> Caller:
             "A bearer access token is required.",
             headers={"WWW-Authenticate": _CHALLENGE},
         )
-    token = bearer.authenticate(value)
+    token = live_token.authenticate(value)
     if token is None:
         raise FhirError(
             401,
