@@ -5,7 +5,7 @@
 models' instances costs more per request than the read itself. This module
 compiles the very same queryset once — with a sentinel digest — and then only
 executes its SQL with the request's digest and the current time, building the
-token and its consent with `Model.from_db` from the few columns the API uses
+token, its app and its consent with `Model.from_db` from the few columns the API uses
 (other fields load on first access, as deferred fields do). If the definition
 ever holds a parameter this cannot re-bind (anything but the digest and "now"),
 it falls back to `consent.bearer.authenticate`.
@@ -21,11 +21,12 @@ from django.db import connection
 from django.utils import timezone
 
 from consent import bearer
-from consent.models import Consent, IssuedToken
+from consent.models import App, Consent, IssuedToken
 from consent.secrets import digest
 
 TOKEN_FIELDS = ("id", "app_id", "consent_id", "grant_type", "scope", "access_expires_at")
 CONSENT_FIELDS = ("id", "app_id", "payer_id", "patient_id", "status", "data_state", "expires_at")
+APP_FIELDS = ("id", "client_id", "is_active")  # the rate limit keys on client_id
 _CONSENT_LOOKUPS = (
     "consent__id",
     "consent__app",
@@ -49,7 +50,14 @@ def _compiled() -> _Compiled | None:
     query = (
         IssuedToken.objects.live_access()
         .filter(access_token_hash=_SENTINEL)
-        .values_list(*TOKEN_FIELDS[:2], "consent", *TOKEN_FIELDS[3:], *_CONSENT_LOOKUPS)[:1]
+        .values_list(
+            *TOKEN_FIELDS[:2],
+            "consent",
+            *TOKEN_FIELDS[3:],
+            "app__client_id",
+            "app__is_active",
+            *_CONSENT_LOOKUPS,
+        )[:1]
     )
     sql, params = query.query.sql_with_params()
     digest_at = [i for i, p in enumerate(params) if p == _SENTINEL]
@@ -79,6 +87,8 @@ def authenticate(access_token: str) -> IssuedToken | None:
         return None
     width = len(TOKEN_FIELDS)
     token = IssuedToken.from_db(connection.alias, TOKEN_FIELDS, row[:width])
-    if row[width] is not None:
-        token.consent = Consent.from_db(connection.alias, CONSENT_FIELDS, row[width:])
+    token.app = App.from_db(connection.alias, APP_FIELDS, (token.app_id, *row[width : width + 2]))
+    consent = row[width + 2 :]
+    if consent[0] is not None:
+        token.consent = Consent.from_db(connection.alias, CONSENT_FIELDS, consent)
     return token

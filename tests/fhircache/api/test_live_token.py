@@ -42,6 +42,7 @@ def test_the_compiled_lookup_agrees_with_the_one_definition():
         if want is not None:
             assert (got.pk, got.app_id, got.scope) == (want.pk, want.app_id, want.scope), kind
             assert got.consent_id == want.consent_id, kind
+            assert got.app.client_id == want.app.client_id, kind
             if want.consent is not None:
                 for field in live_token.CONSENT_FIELDS:
                     assert getattr(got.consent, field) == getattr(want.consent, field), field
