@@ -97,7 +97,8 @@ def test_rotate_keys_reencrypts_under_the_new_first_key(settings):
 
 
 @pytest.mark.django_db
-def test_seed_demo_makes_a_public_demo_app_idempotently():
+def test_seed_demo_makes_a_public_demo_app_idempotently(monkeypatch):
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "a-test-password")  # DEBUG is off in tests
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_demo", stdout=StringIO())
     app = App.objects.get(client_id="payerbridge-demo")

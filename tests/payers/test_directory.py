@@ -45,7 +45,8 @@ def test_import_is_idempotent_and_keeps_each_source():
     assert anthem.status == Payer.Status.NOT_CONNECTED
 
 
-def test_seed_demo_loads_real_directory_and_sandbox_payers():
+def test_seed_demo_loads_real_directory_and_sandbox_payers(monkeypatch):
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "a-test-password")  # DEBUG is off in tests
     out = StringIO()
     call_command("seed_demo", stdout=out)
     call_command("seed_demo", stdout=StringIO())
