@@ -49,6 +49,14 @@ class AppAPIView(APIView):
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [IsAppLevelToken]
 
+    def own_consent(self, request, consent_id) -> Consent | None:
+        """The token's app's consent `consent_id` (another app's is not found)."""
+        return (
+            Consent.objects.filter(app=request.auth.app, pk=consent_id)
+            .select_related("payer")
+            .first()
+        )
+
 
 class ConsentList(AppAPIView):
     def get(self, request):
@@ -82,11 +90,7 @@ def last_sync_json(consent: Consent) -> dict | None:
 
 class ConsentDetail(AppAPIView):
     def get(self, request, consent_id):
-        consent = (
-            Consent.objects.filter(app=request.auth.app, pk=consent_id)
-            .select_related("payer")
-            .first()
-        )
+        consent = self.own_consent(request, consent_id)
         if consent is None:
             return Response({"error": "not_found"}, status=404)
         return Response({**consent_json(consent), "last_sync": last_sync_json(consent)})
@@ -94,11 +98,7 @@ class ConsentDetail(AppAPIView):
 
 class ConsentRevoke(AppAPIView):
     def post(self, request, consent_id):
-        consent = (
-            Consent.objects.filter(app=request.auth.app, pk=consent_id)
-            .select_related("payer")
-            .first()
-        )
+        consent = self.own_consent(request, consent_id)
         if consent is None:
             return Response({"error": "not_found"}, status=404)
         if consent.status in Consent.REVOCABLE:

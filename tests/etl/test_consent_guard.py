@@ -9,6 +9,7 @@ from consent.models import Consent
 from fhircache import repository
 from fhircache.loader import load_resources
 from tests.fhircache.conftest import source_for
+from tests.services import wait_until
 
 
 def _page(*ids: str) -> bytes:
@@ -51,9 +52,12 @@ def test_pages_after_a_revocation_are_refused(consent):
 
     def pages():
         yield _page("before")
+        # pages may be written on the loader's writer thread: revoke once it landed
+        wait_until(lambda: repository.read(consent, "Patient", "before"), 30, interval=0.02)
         Consent.objects.filter(pk=consent.pk).update(status=Consent.Status.REVOKED)
         yield _page("after")
 
     with pytest.raises(repository.ConsentClosed):
         load_resources(consent, pages(), source=source_for(), guard=True)
-    assert [r.resource_id for r in repository.search(consent, "Patient").rows] == ["before"]
+    assert repository.read(consent, "Patient", "before") is not None
+    assert repository.read(consent, "Patient", "after") is None
