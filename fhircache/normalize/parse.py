@@ -48,26 +48,17 @@ def numbers_survive(data: bytes, value: object) -> bool:
     return data.translate(None, _NOT_NUMERIC) == written.translate(None, _NOT_NUMERIC)
 
 
-def _number(text: str) -> orjson.Fragment:
-    return orjson.Fragment(text)
-
-
-def _integer(text: str) -> int | orjson.Fragment:
-    # ints that survive (fewer than 19 digits, not "-0") stay ints: cheaper, and
-    # what every reader of an integer element expects
-    if len(text) < 18 and text != "-0":
-        return int(text)
-    return orjson.Fragment(text)
-
-
 def _constant(name: str) -> None:
     raise ParseError(f"not JSON: {name}")
 
 
 def parse_exact(data: bytes | str) -> object:
-    """`data` parsed with every decimal (and every integer that a 64-bit parse
-    would change) as an `orjson.Fragment` of its exact text."""
-    return json.loads(data, parse_float=_number, parse_int=_integer, parse_constant=_constant)
+    """`data` parsed with every number as an `orjson.Fragment` of its exact text
+    (the constructor itself is the hook: no Python call per number). Nothing in
+    the normalizer reads numbers; validators read orjson's parse instead."""
+    return json.loads(
+        data, parse_float=orjson.Fragment, parse_int=orjson.Fragment, parse_constant=_constant
+    )
 
 
 def parse_page(data: bytes | bytearray | memoryview | str | dict) -> tuple[dict, dict | None]:
