@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from consent import lifecycle
-from consent.models import Consent, PayerGrant
+from consent.models import Consent, PayerGrant, WebhookDelivery
 from etl import jobs
 from etl.models import SyncJob
 from etl.sync import run_job
@@ -278,6 +278,10 @@ def test_an_expiring_token_is_renewed_before_it_lapses(misbehaving):
 
 def test_a_token_the_payer_rejects_without_a_refresh_token_needs_the_patient(misbehaving):
     double = make_double(misbehaving)
+    app = double.consent.app
+    app.webhook_url = "http://127.0.0.1:9/hook"
+    app.set_new_webhook_secret()
+    app.save()
     double.script(
         EOB, Reply(200, bundle(eob("e1"), next_url=PAGE_2)), Reply(401, {"error": "expired"})
     )
@@ -287,6 +291,8 @@ def test_a_token_the_payer_rejects_without_a_refresh_token_needs_the_patient(mis
     assert "sign in at the plan again" in job.last_error
     assert double.consent.status == Consent.Status.REAUTH_REQUIRED
     assert double.consent.events.filter(kind="reauth_required").count() == 1
+    events = list(WebhookDelivery.objects.filter(app=app).values_list("event_type", flat=True))
+    assert sorted(events) == ["consent.reauth_required", "sync.failed"]
     # What was cached stays servable.
     assert _ids(double.consent) == ["e1"]
     assert double.consent.data_state == Consent.DataState.PARTIAL
