@@ -80,6 +80,7 @@ def test_app_admin_refuses_redirect_uris_that_are_not_a_list_of_exact_uris(
         "mode": app.mode,
         "scopes": app.scopes,
         "consent_policy": app.consent_policy,
+        "sync_frequency": app.sync_frequency,
         "is_active": "on",
     }
     response = admin_browser.post(f"/admin/consent/app/{app.pk}/change/", form)
