@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "payers",
+    "payers.sandbox",  # the sandbox payers' tables (gateway seeds them; sandbox serves them)
     "consent",
     "etl",
     "fhircache",

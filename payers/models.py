@@ -263,5 +263,3 @@ class Payer(models.Model):
             counted_only & mostly_failing
         )
 
-
-from payers.sandbox.models import *  # noqa: E402,F403 - sandbox tables belong to this app

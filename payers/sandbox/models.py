@@ -1,8 +1,10 @@
 """State of the sandbox payers' authorization servers (they share our database).
 
-The sandbox plays foreign payers, so these tables are its own: its registered
-clients, authorization codes, issued tokens and signing key. Codes and tokens
-are stored only as SHA-256 hashes, like a careful real server would.
+The sandbox plays foreign payers, so these tables are its own (app label
+`sandbox`): its registered clients, authorization codes, issued tokens and
+signing key. Codes and tokens are stored only as SHA-256 hashes, like a careful
+real server would. The tables keep their `payers_` names from before the
+sandbox was an app of its own.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class SandboxPayer(models.Model):
     profile = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        db_table = "payers_sandboxpayer"
+
     def __str__(self) -> str:
         return self.slug
 
@@ -52,6 +57,7 @@ class SandboxClient(models.Model):
     jwks = models.JSONField(default=list, blank=True)
 
     class Meta:
+        db_table = "payers_sandboxclient"
         constraints = [
             models.UniqueConstraint(fields=["payer", "client_id"], name="sandbox_client_unique")
         ]
@@ -68,6 +74,7 @@ class SandboxClientAssertion(models.Model):
     expires_at = models.DateTimeField()
 
     class Meta:
+        db_table = "payers_sandboxclientassertion"
         constraints = [
             models.UniqueConstraint(fields=["client", "jti_hash"], name="sandbox_jti_once")
         ]
@@ -88,6 +95,9 @@ class SandboxGrant(models.Model):
     nonce = models.CharField(max_length=255, blank=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "payers_sandboxgrant"
 
     def __str__(self) -> str:
         return f"code for {self.patient_id}"
@@ -112,6 +122,9 @@ class SandboxToken(models.Model):
     # Requests served with this access token: drives the seeded fault schedule.
     request_count = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        db_table = "payers_sandboxtoken"
+
     def __str__(self) -> str:
         return f"{self.kind} token for {self.patient_id}"
 
@@ -122,6 +135,9 @@ class SandboxSigningKey(models.Model):
     kid = models.CharField(max_length=64, unique=True)
     private_pem = EncryptedTextField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "payers_sandboxsigningkey"
 
     def __str__(self) -> str:
         return self.kid
