@@ -28,7 +28,7 @@ def validate_redirect_uri(uri: str) -> str:
     """
     if len(uri) > params.MAX_LENGTH or not params.describable(uri):
         raise ValidationError(
-            f"redirect URI {uri!r} may hold only printable ASCII characters other than \" and \\"
+            f'redirect URI {uri!r} may hold only printable ASCII characters other than " and \\'
         )
     parts = urlsplit(uri)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
