@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,10 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 4
 ID_BATCH = 20
 REFERENCE_ROUNDS = 3  # PractitionerRole → Practitioner → Organization
-QUEUE_PAGES = 8
+# Pages fetched ahead of the loader: enough that a slow loader never stalls the chain
+# of `next` links (a few MB at most).
+QUEUE_PAGES = 64
+GIL_SWITCH_S = 0.0005
 # Types that usually have the most pages for a patient, most first.
 LIKELY_LONGEST = {
     t: i
@@ -113,9 +117,15 @@ class Run:
         )
         beat = threading.Thread(target=self._heartbeat, name="etl-heartbeat", daemon=True)
         beat.start()
+        # The loader keeps the GIL busy normalizing; fetch threads waiting on a response
+        # would otherwise wait up to 5 ms for it at every step of every request, which
+        # adds up along a chain of hundreds of `next` links.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_S)
         try:
             self._outcome()
         finally:
+            sys.setswitchinterval(interval)
             self.stop.set()
             beat.join()
 
