@@ -108,6 +108,9 @@ def _pages(items: Iterable[dict | bytes | str]) -> Iterator[_Page]:
                         (full_url if isinstance(full_url, str) else None, entry["resource"])
                     )
                     page.plain.append(plain_entries[i]["resource"])
+            # the page's trees are not kept alive while the loader writes the page
+            # (with the collector back on, each collection would scan them)
+            del value, exact, plain_entries
             yield page
         else:
             pending.entries.append((None, exact or value))
@@ -172,10 +175,11 @@ def load_resources(
                     plain=parsed.plain if parsed.exact_numbers else None,
                 )
                 page.quarantined.extend(parsed.broken)
+                result.received += len(parsed.entries) + len(parsed.broken)
+                result.quarantined += len(page.quarantined)
+                _count_page(result, parsed.entries, parsed.broken, page)
+                del parsed  # freed before the collector runs again
             writer.submit(page)
-            result.received += len(parsed.entries) + len(parsed.broken)
-            result.quarantined += len(page.quarantined)
-            _count_page(result, parsed.entries, parsed.broken, page)
             result.unresolved.extend(page.unresolved)
             seen.update((r.resource_type, r.resource_id) for r in page.resources)
     result.created = writer.totals.created

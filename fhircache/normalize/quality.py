@@ -14,12 +14,11 @@ what orjson writes, a Bundle whose `entry` is not a list.
 
 from __future__ import annotations
 
-from fhircache.normalize.validation import model_class
+from fhircache.normalize.fastcheck import validator
 
 # Our code system for data-quality marks (documented in the README).
 QUALITY_SYSTEM = "https://payerbridge.dev/fhir/CodeSystem/data-quality"
 STRUCTURE_INVALID = "structure-invalid"
-_ABSTRACT = frozenset({"", "Resource", "DomainResource"})
 QUALITY_CODES = {
     STRUCTURE_INVALID: (
         "Failed structural validation (fhir.resources R4B); $validate on the stored"
@@ -34,13 +33,12 @@ def quality_tag(code: str = STRUCTURE_INVALID) -> dict:
 
 def is_servable_type(resource_type: object) -> bool:
     """Whether `resource_type` names a concrete FHIR R4B resource type (not a
-    datatype such as `Coding`, not the abstract `Resource`/`DomainResource`)."""
-    if not isinstance(resource_type, str) or resource_type in _ABSTRACT:
-        return False
-    cls = model_class(resource_type)
-    if cls is None or cls.__name__ != resource_type:
-        return False
-    return any(base.__name__ == "Resource" for base in cls.__mro__[1:])
+    datatype such as `Coding`, not the abstract `Resource`/`DomainResource`).
+
+    Asks the compiled pre-check, which knows every R4B resource type and is
+    loaded for validation anyway: no fhir.resources model class is imported.
+    """
+    return isinstance(resource_type, str) and validator(resource_type) is not None
 
 
 def _as_list(holder: dict, key: str, issues: list[dict]) -> list:
