@@ -14,7 +14,7 @@ what orjson writes, a Bundle whose `entry` is not a list.
 
 from __future__ import annotations
 
-from fhircache.normalize.fastcheck import validator
+from fhircache.normalize.fastcheck import _resource_types as resource_types
 
 # Our code system for data-quality marks (documented in the README).
 QUALITY_SYSTEM = "https://payerbridge.dev/fhir/CodeSystem/data-quality"
@@ -38,7 +38,8 @@ def is_servable_type(resource_type: object) -> bool:
     Asks the compiled pre-check, which knows every R4B resource type and is
     loaded for validation anyway: no fhir.resources model class is imported.
     """
-    return isinstance(resource_type, str) and validator(resource_type) is not None
+    # membership first: `validator` caches per name, and a payer can send any names
+    return isinstance(resource_type, str) and resource_type in resource_types()
 
 
 def _as_list(holder: dict, key: str, issues: list[dict]) -> list:
