@@ -54,7 +54,9 @@ def sync_job(job_id: int) -> None:
     run_job(job_id)
 
 
-@shared_task(name="etl.housekeeping", ignore_result=True, time_limit=120)
+# Each task names its soft limit too: the global soft limit (600 s) above a
+# smaller hard limit makes Celery refuse to apply the task at all.
+@shared_task(name="etl.housekeeping", ignore_result=True, soft_time_limit=100, time_limit=120)
 def housekeeping() -> None:
     """Beat: re-enqueue jobs whose worker died and jobs whose wait is over."""
     from etl import jobs
@@ -63,7 +65,7 @@ def housekeeping() -> None:
     jobs.dispatch_due()
 
 
-@shared_task(name="etl.continuous", ignore_result=True, time_limit=300)
+@shared_task(name="etl.continuous", ignore_result=True, soft_time_limit=270, time_limit=300)
 def continuous() -> None:
     """Beat: re-sync continuous consents that are due; renew payer tokens about to lapse."""
     from etl import schedule
