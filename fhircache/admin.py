@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from consent.admin_audit import PHIViewAudited
 from fhircache.models import DataAccess, QuarantinedResource, StoredOutcome
+from fhircache.normalize.parse import parse_exact
 
 
 @admin.register(QuarantinedResource)
@@ -42,9 +43,9 @@ class QuarantinedResourceAdmin(PHIViewAudited):
 
     @admin.display(description="resource as received")
     def pretty_content(self, obj: QuarantinedResource) -> str:
-        try:
-            text = orjson.dumps(orjson.loads(obj.content), option=orjson.OPT_INDENT_2).decode()
-        except orjson.JSONDecodeError:
+        try:  # numbers shown as received (100.00 stays 100.00)
+            text = orjson.dumps(parse_exact(obj.content), option=orjson.OPT_INDENT_2).decode()
+        except (ValueError, RecursionError, orjson.JSONEncodeError):
             text = obj.content
         return format_html("<pre>{}</pre>", text)
 
