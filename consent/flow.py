@@ -131,7 +131,9 @@ def fail(flow: AuthorizationFlow, reason: str, *, denied: bool = False) -> None:
 # --- steps ------------------------------------------------------------------
 def choose_payer(flow: AuthorizationFlow, payer) -> str:
     """Consent `pending`, then the URL of the payer's authorize endpoint."""
-    if payer is None or payer.status != "active":
+    # What the picker offers, not merely `active`: a crafted POST must not reach a
+    # plan that is unverified, offline or not yet live.
+    if payer is None or not payer.is_selectable:
         raise FlowError("That health plan cannot be chosen.", flow)
     if not flow.app.reaches_payer(payer):
         kind = "test" if flow.app.mode == App.Mode.TEST else "live"

@@ -57,6 +57,25 @@ def test_live_mode_app_cannot_reach_a_sandbox_payer(live_server, make_client, un
     assert not Consent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        {"patient_access_unconfirmed": True},  # an admin has yet to verify it
+        {"published_status": Payer.PublishedStatus.OFFLINE},
+        {"go_live_date": timezone.localdate() + timedelta(days=30)},
+    ],
+)
+def test_a_payer_the_picker_hides_cannot_be_chosen_by_a_crafted_post(
+    live_server, make_client, unreachable_payer, hidden
+):
+    payer = unreachable_payer()
+    Payer.objects.filter(pk=payer.pk).update(**hidden)
+    started = start(live_server, make_client())
+    response = choose(live_server, started, payer.slug)
+    assert response.status_code == 403 and "cannot be chosen" in response.text
+    assert not Consent.objects.exists()
+
+
 def _at_payer(live_server, make_client, unreachable_payer):
     payer = unreachable_payer()
     started = start(live_server, make_client())
