@@ -262,4 +262,3 @@ class Payer(models.Model):
         return Q(sync_failures_in_a_row__gte=SYNC_FAILURES_FLAGGED) | (
             counted_only & mostly_failing
         )
-
