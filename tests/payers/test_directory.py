@@ -15,6 +15,7 @@ from django.test import RequestFactory
 from payers.directory import search_payers
 from payers.importer import FIXTURE, build_directory, read_fixture
 from payers.models import Payer
+from payers.sandbox.profiles import NAMED
 from tests.forms import find_form
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def test_seed_demo_loads_real_directory_and_sandbox_payers(monkeypatch):
     call_command("seed_demo", stdout=StringIO())
 
     assert Payer.objects.filter(is_sandbox=False).count() > 100
-    assert Payer.objects.filter(is_sandbox=True, status=Payer.Status.ACTIVE).count() == 5
+    assert Payer.objects.filter(is_sandbox=True, status=Payer.Status.ACTIVE).count() == len(NAMED)
     assert "Payer directory: 115 real payers, 141 Patient Access endpoints" in out.getvalue()
     assert "lakeshore-health [well-behaved]" in out.getvalue()
 

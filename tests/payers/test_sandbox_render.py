@@ -24,11 +24,13 @@ def test_every_rendered_resource_is_structurally_valid_r4_except_known_source_ga
                     invalid.append((slug, patient.dataset, out["resourceType"]))
 
     # Blue Button's own Part D test EOBs lack insurance.focal and insurer: passed on as
-    # a real payer would, so the ETL meets a structurally invalid resource.
+    # a real payer would, so the ETL meets a structurally invalid resource. Keystone's
+    # member id is not a valid FHIR id on purpose (the gateway serves a mapped id).
     assert set(invalid) == {
-        ("bluebird-medicare", "bluebutton-20140000008325", "ExplanationOfBenefit")
+        ("bluebird-medicare", "bluebutton-20140000008325", "ExplanationOfBenefit"),
+        ("keystone-medicare", "bfd-567834-member-id", "Patient"),
     }
-    assert len(invalid) == 10
+    assert len(invalid) == 11
 
 
 def test_datasets_are_canonical_relative_references_with_one_patient():
