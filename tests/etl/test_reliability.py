@@ -11,20 +11,30 @@ from fhircache import repository
 from payers.models import Payer
 from tests.conftest import TEST_QUEUE
 from tests.etl.sandbox_sync import connect, quarantined_by_type, served, wait_for_job
-from tests.services import PrivateRedis, wait_until
+from tests.services import PrivateRedis, Worker, wait_until
 
 SLOW = ("prairie-medicaid", "prairie-scot")  # 150 ms a call: a sync lasts seconds
 
 
-def _running(consent: Consent, pages: int = 1) -> SyncJob:
-    return wait_until(
-        lambda: SyncJob.objects.filter(
-            consent=consent, state=SyncJob.State.RUNNING, pages__gte=pages
-        ).first(),
-        120,
-        interval=0.2,
-        what="a running sync job with pages loaded",
-    )
+def _running(consent: Consent, worker: Worker, pages: int = 1) -> SyncJob:
+    """The consent's job once it runs with `pages` loaded; fails at once, with the
+    job's error and the worker's log, when the job ends first."""
+
+    def running() -> SyncJob | None:
+        job = SyncJob.objects.filter(consent=consent).order_by("-created_at").first()
+        if job is not None and job.state in SyncJob.DONE:
+            raise AssertionError(
+                f"job ended {job.state} before {pages} pages: {job.last_error}\n"
+                f"{worker.output()[-4000:]}"
+            )
+        return job if job and job.state == SyncJob.State.RUNNING and job.pages >= pages else None
+
+    try:
+        return wait_until(running, 120, interval=0.2, what="a running sync job with pages loaded")
+    except TimeoutError as exc:
+        job = SyncJob.objects.filter(consent=consent).order_by("-created_at").first()
+        state = f"{job.state} pages={job.pages} {job.last_error}" if job else "no job"
+        raise TimeoutError(f"{exc}; job: {state}\n{worker.output()[-4000:]}") from None
 
 
 def _assert_complete(consent: Consent, job: SyncJob) -> None:
@@ -47,7 +57,7 @@ def test_a_sync_whose_worker_was_killed_completes_on_another_worker(
     consent = connect(
         live_server, make_client(public=True), Payer.objects.get(slug=SLOW[0]), SLOW[1]
     )
-    job = _running(consent, pages=2)
+    job = _running(consent, first, pages=2)
     first.kill()  # SIGKILL: no cleanup, no ack, the heartbeat stops
 
     wait_until(lambda: jobs.reap_stale() == [job.pk], 30, interval=0.5, what="the reaper")
@@ -62,14 +72,17 @@ def test_a_sync_survives_a_redis_restart(
 ):
     private = PrivateRedis().start()
     try:
-        start_worker(REDIS_URL=private.url, CELERY_BROKER_URL=private.broker_url)
+        # A 1 s heartbeat: the sync (~5 s) is seen running before it ends.
+        worker = start_worker(
+            REDIS_URL=private.url, CELERY_BROKER_URL=private.broker_url, ETL_HEARTBEAT_S="1"
+        )
         consent = connect(
             live_server, make_client(public=True), Payer.objects.get(slug=SLOW[0]), SLOW[1]
         )
         job = jobs.request_sync(consent, reason="test")
         with celery_app.connection_for_write(url=private.broker_url) as conn:
             sync_job.apply_async((job.pk,), connection=conn, queue=TEST_QUEUE)
-        _running(consent, pages=2)
+        _running(consent, worker, pages=2)
         private.stop()
         private.start()
         job = wait_for_job(consent, timeout=180)
