@@ -168,6 +168,7 @@ def create_app(config: Config | None = None) -> Flask:
                 "ExplanationOfBenefit",
                 patient=patient_id,
                 _include="ExplanationOfBenefit:provider",
+                _total="accurate",  # the count is shown beside ours; left out unless asked
             )
         except fhir.ApiProblem as problem:
             return problem_page(problem, shown)

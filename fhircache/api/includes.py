@@ -38,6 +38,13 @@ def resolve(
     may_read: Callable[[str], bool],
 ) -> tuple[list[StoredResource], bool]:
     """(included rows, whether the MAX_INCLUDED cap cut them short)."""
+    readable: dict[str, bool] = {}  # a page references few types, each many times
+
+    def may(rtype: str) -> bool:
+        if rtype not in readable:
+            readable[rtype] = may_read(rtype)
+        return readable[rtype]
+
     seen = {row.key for row in matches}
     found: list[StoredResource] = []
     frontier = matches
@@ -52,14 +59,14 @@ def resolve(
             for row in frontier
             if row.resource_type == include.source_type
             for target in _targets(row, include)
-            if target not in seen and may_read(target.split("/", 1)[0])
+            if target not in seen and may(target.split("/", 1)[0])
         }
         new = [row for row in repository.read_many(consent, wanted) if row.key not in seen]
         seen.update(row.key for row in new)
         keys = tuple(row.key for row in frontier)
         for include in reverse:
             room = MAX_INCLUDED - len(found) - len(new)
-            if room <= 0 or not may_read(include.source_type):
+            if room <= 0 or not may(include.source_type):
                 continue
             criterion = c.Links(keys) if include.param == "*" else c.Reference(include.param, keys)
             page = repository.find(consent, include.source_type, [criterion], limit=room)

@@ -66,7 +66,8 @@ class SearchQuery:
     includes: list[Include] = field(default_factory=list)
     revincludes: list[Include] = field(default_factory=list)
     summary: str | None = None  # "count" or "data"
-    total: str = "accurate"  # "none", "estimate", "accurate"
+    # "none", "estimate", "accurate"; None (not asked): the server's choice, see search._total
+    total: str | None = None
     elements: tuple[str, ...] | None = None
     ignored: list[str] = field(default_factory=list)  # lenient: what was left out, and why
     notes: list[str] = field(default_factory=list)  # e.g. `_count` lowered to the maximum

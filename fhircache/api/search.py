@@ -130,10 +130,16 @@ class Search(FhirView):
         return self.respond(bundle.searchset(total, links, entries))
 
     def _total(self, query: SearchQuery, link, page, criteria) -> int | None:
+        """`Bundle.total`: counted for `_total=accurate|estimate` (an estimate is exact);
+        without `_total`, given when it costs nothing (the first page holds every match)
+        and left out otherwise, as Medplum does: counting every match of a long result
+        costs more than serving its page."""
         if query.total == "none":
             return None
         if link.position is None and not page.more:
-            return len(page.rows)  # the first page holds every match
+            return len(page.rows)
+        if query.total is None:
+            return None
         return repository.count(self.caller.consent, query.resource_type, criteria)
 
     def _links(self, consent_id, resource_type, link, page) -> list[tuple[str, str]]:

@@ -312,7 +312,7 @@ def test_sort_and_paging_both_ways_return_each_match_once(patient_cache, client,
     # descending by the latest service date; ties and missing dates by id
     want = sorted(eobs, key=lambda r: r["id"])
     want = [r["id"] for r in sorted(want, key=_max_service_date, reverse=True)]
-    params = {"_sort": "-service-date", "_count": "4"}
+    params = {"_sort": "-service-date", "_count": "4", "_total": "accurate"}
     body = orjson.loads(client.get(f"/fhir/{EOB}", params, **patient_cache.auth).content)
     pages = [[e["resource"]["id"] for e in body["entry"]]]
     while nxt := [link["url"] for link in body["link"] if link["relation"] == "next"]:
@@ -335,6 +335,14 @@ def test_summary_total_and_elements(patient_cache, client):
     assert count["total"] == eobs and "entry" not in count
     none = orjson.loads(client.get(f"/fhir/{EOB}", {"_total": "none"}, **auth).content)
     assert "total" not in none and none["entry"]
+    # without _total: given when the first page holds every match, else left out
+    whole = orjson.loads(client.get(f"/fhir/{EOB}", {"_count": str(eobs)}, **auth).content)
+    assert whole["total"] == eobs
+    paged = orjson.loads(client.get(f"/fhir/{EOB}", {"_count": "3"}, **auth).content)
+    assert "total" not in paged and len(paged["entry"]) == 3
+    for asked in ("accurate", "estimate"):
+        counted = client.get(f"/fhir/{EOB}", {"_count": "3", "_total": asked}, **auth)
+        assert orjson.loads(counted.content)["total"] == eobs
     shaped = orjson.loads(
         client.get(f"/fhir/{EOB}", {"_elements": "status", "_count": "3"}, **auth).content
     )

@@ -75,7 +75,9 @@ def test_python_fhirclient_reads_searches_and_pages(gateway):
 
     expected = sorted(e["id"] for e in _raw("ExplanationOfBenefit"))
     assert len(expected) > 7
-    search = ExplanationOfBenefit.where({"patient": patient["id"], "_count": "7"})
+    search = ExplanationOfBenefit.where(
+        {"patient": patient["id"], "_count": "7", "_total": "accurate"}
+    )
     pages = list(search.perform_iter(server))
     assert len(pages) == -(-len(expected) // 7)
     got = [e.resource.id for page in pages for e in page.entry or [] if e.search.mode == "match"]

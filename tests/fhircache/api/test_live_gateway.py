@@ -45,7 +45,7 @@ def gateway_with_data(patient_cache, process_env):
 def test_paging_links_work_as_given_over_http(gateway_with_data):
     gateway, auth = gateway_with_data
     session = requests.Session()
-    url = f"{gateway.url}/fhir/{EOB}?_count=5&_sort=-_lastUpdated"
+    url = f"{gateway.url}/fhir/{EOB}?_count=5&_sort=-_lastUpdated&_total=accurate"
     ids = []
     while url:
         response = session.get(url, headers={**auth, "Origin": "https://app.example"}, timeout=10)

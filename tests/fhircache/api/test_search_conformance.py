@@ -95,7 +95,8 @@ def expected(resource_type: str, params: list[tuple[str, str]]) -> set[str]:
 
 def search_all(client, auth, resource_type, params, count=4) -> tuple[list[str], set[int]]:
     """Ids of every page's matches in order, and the totals the pages reported."""
-    response = client.get(f"/fhir/{resource_type}", [*params, ("_count", str(count))], **auth)
+    asked = [*params, ("_count", str(count)), ("_total", "accurate")]
+    response = client.get(f"/fhir/{resource_type}", asked, **auth)
     ids, totals = [], set()
     for _ in range(200):
         assert response.status_code == 200, response.content
