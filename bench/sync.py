@@ -28,6 +28,7 @@ what it created.
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import os
 import subprocess
@@ -300,6 +301,11 @@ def main() -> None:
     by_type = _resources(args.resources)
     total = sum(len(v) for v in by_type.values())
     fastcheck.warm({*WARM_TYPES, *by_type})  # as a worker does at start
+    # The generated patient (~1.5 million dicts and lists) lives in this process only
+    # because the bench made it; left to the collector, every full collection during
+    # the sync walks it (parsing a page measured 3-6x slower). Frozen, it costs what
+    # a worker's own start-up objects cost (workers freeze theirs after warming).
+    gc.freeze()
     print(f"{total} resources of {len(by_type)} types; {os.cpu_count()} CPUs")
 
     made = []

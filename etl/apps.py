@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -29,6 +30,9 @@ def warm_validators(**_signal) -> None:
             fastcheck.warm(types)
         except Exception:  # a cold validator is slower, never wrong
             log.exception("warming the structural pre-check failed")
+        # Django, the R4B models and the validators live as long as the process: out
+        # of the collector's sight, full collections during a sync walk only its pages.
+        gc.freeze()
 
     threading.Thread(target=warm, name="etl-warm", daemon=True).start()
 

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 
 from consent.models import Consent, PayerGrant
 from consent.payer_tokens import PayerAuthorizationLapsed
+from consent.webhooks import emit
 from etl import jobs
 from etl.fetch import Fetcher, FetchError, NotAvailable, Page, PayerToken, in_thread
 from etl.models import SyncJob
@@ -407,10 +408,6 @@ class Run:
 
 
 def _emit(consent: Consent, event: str, data: dict) -> None:
-    try:
-        from consent.webhooks import emit
-    except ImportError:  # pragma: no cover - before the webhook module lands
-        return
     try:
         emit(consent, event, data)
     except Exception:  # a webhook problem never changes the outcome
