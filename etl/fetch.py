@@ -59,7 +59,6 @@ class Page:
     number: int
     body: bytes
     keys: set[tuple[str, str]] = field(default_factory=set)  # (type, payer id) of entries
-    references: set[tuple[str, str]] = field(default_factory=set)
     entries_by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -198,7 +197,7 @@ class Fetcher:
                     % body
                 )
             page = Page(label, number, body)
-            page_keys(page, parsed, self.base)
+            page_keys(page, parsed)
             return page, parsed
         raise FetchError(last)
 

@@ -49,8 +49,11 @@ def references_in(body: bytes, base: str) -> set[tuple[str, str]]:
     return found
 
 
-def page_keys(page: Page, parsed: dict, base: str) -> None:
-    """Fill `page.keys`, `page.entries_by_type` and `page.references` from a parsed page."""
+def page_keys(page: Page, parsed: dict) -> None:
+    """Fill `page.keys` and `page.entries_by_type` from a parsed page.
+
+    What it references (`references_in`) is found later, by the thread that loads the
+    page: the fetch thread goes on to the `next` link sooner."""
     if parsed.get("resourceType") == "Bundle":
         entries = parsed.get("entry")
         resources = (
@@ -68,4 +71,3 @@ def page_keys(page: Page, parsed: dict, base: str) -> None:
             page.entries_by_type[rtype] = page.entries_by_type.get(rtype, 0) + 1
             if isinstance(rid, str):
                 page.keys.add((rtype, rid))
-    page.references = references_in(page.body, base)

@@ -36,6 +36,7 @@ from etl import jobs
 from etl.fetch import Fetcher, FetchError, NotAvailable, Page, PayerToken, in_thread
 from etl.models import SyncJob
 from etl.plan import Plan, make_plan
+from etl.references import references_in
 from fhircache import repository
 from fhircache.loader import SourceInfo, load_resources
 from payers.http import PayerRateLimited
@@ -399,7 +400,7 @@ class Run:
     def _count(self, page: Page) -> None:
         self.pages += 1
         self.present |= page.keys
-        self.referenced |= page.references
+        self.referenced |= references_in(page.body, self.fetcher.base)
         for rtype, n in page.entries_by_type.items():
             entry = self.counts.setdefault(rtype, {"fetched": 0})
             entry["fetched"] = entry.get("fetched", 0) + n

@@ -16,6 +16,7 @@ bypass them.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -148,6 +149,25 @@ class PayerSession(requests.Session):
         self._holding = threading.local()
         self.stats = SessionStats()
         self.headers["User-Agent"] = USER_AGENT
+        # requests reads the proxy and CA-bundle variables and ~/.netrc on every request
+        # (about a millisecond on a sync's chain of `next` links); they are read once per
+        # origin instead (`merge_environment_settings`), and netrc never: a netrc entry
+        # would replace the payer's bearer token with Basic credentials.
+        self.trust_env = False
+        self._environment: dict[str, tuple[dict[str, str], str | None]] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        origin = origin_of(url or "")
+        if origin not in self._environment:
+            ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            self._environment[origin] = (requests.utils.get_environ_proxies(url), ca_bundle)
+        env_proxies, ca_bundle = self._environment[origin]
+        proxies = dict(proxies or {})
+        for scheme, proxy in env_proxies.items():
+            proxies.setdefault(scheme, proxy)
+        if (verify is True or verify is None) and ca_bundle:
+            verify = ca_bundle
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         self._refuse_foreign_credentials(request)

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+import requests
 
 from payers.http import (
     ForeignOriginRefused,
     PayerHTTPError,
     PayerRateLimited,
+    PayerSession,
     parse_retry_after,
     payer_session,
 )
@@ -201,3 +203,38 @@ def test_our_rate_limit_per_payer_is_shared_and_enforced(misbehaving):
 
     assert 1 <= caught.value.retry_after <= 60
     assert len(misbehaving.hits("/fhir/Patient")) == 2
+
+
+def test_environment_settings_are_read_once_per_origin_and_netrc_never(monkeypatch, tmp_path):
+    """Proxy and CA-bundle variables still apply; ~/.netrc cannot swap the bearer token."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine payer.example login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "bypass.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    session = PayerSession({"https://payer.example", "https://bypass.example"})
+
+    merged = session.merge_environment_settings("https://payer.example/fhir", {}, None, None, None)
+    assert merged["proxies"]["https"] == "http://proxy.internal:3128"
+    assert merged["verify"] == "/etc/ssl/certs/ca-certificates.crt"
+    bypass = session.merge_environment_settings("https://bypass.example/x", {}, None, None, None)
+    assert "https" not in bypass["proxies"]
+    assert (
+        session.merge_environment_settings("https://payer.example/fhir", {}, None, False, None)[
+            "verify"
+        ]
+        is False
+    )  # an explicit choice wins
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://changed.internal:1")  # read once per origin
+    again = session.merge_environment_settings("https://payer.example/p2", {}, None, None, None)
+    assert again["proxies"]["https"] == "http://proxy.internal:3128"
+
+    request = session.prepare_request(
+        requests.Request(
+            "GET", "https://payer.example/fhir/Patient", headers={"Authorization": "Bearer t"}
+        )
+    )
+    assert request.headers["Authorization"] == "Bearer t"
