@@ -3,13 +3,20 @@
 Everything goes through `payers.http` (timeouts, retries, rate limits, the
 payer's token only to its own origins). This module adds what a sync needs on
 top: the consent's payer token (renewed before it lapses, refreshed once on a
-401), a bound on the response size, the page parsed separately (orjson) for its
-links while the raw bytes go to the loader, and protection against paging that
-never ends (a link seen twice, too many pages, a run of empty pages).
+401), a bound on the response size, the page's links read while the raw bytes go
+to the loader, and protection against paging that never ends (a link seen twice,
+too many pages, a run of empty pages).
+
+A search is a chain of dependent requests, so the fetch thread does as little as
+it can between two of them: where a Bundle's members before `entry` say where
+the next page is (`bundle_head`), it follows that link at once and the thread
+that loads the page parses the rest (`Fetcher.complete`), asking for the page
+again if it turns out cut short.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,11 +60,21 @@ class NotAvailable(FetchError):
         self.status = status
 
 
+class _Unusable(Exception):
+    """A response that is not a usable FHIR resource (cut short, not JSON): asked again."""
+
+
 @dataclass
 class Page:
     label: str  # what was asked: "ExplanationOfBenefit", "Patient/$everything", ...
     number: int
     body: bytes
+    url: str = ""
+    # No entries: counts toward a run of empty pages.
+    empty: bool = False
+    # Parsed whole (valid JSON, `keys` and `entries_by_type` filled); a page that is not
+    # is completed by `Fetcher.complete` on the thread that loads it.
+    parsed: bool = False
     keys: set[tuple[str, str]] = field(default_factory=set)  # (type, payer id) of entries
     entries_by_type: dict[str, int] = field(default_factory=dict)
 
@@ -167,8 +184,12 @@ class Fetcher:
             raise FetchError(f"{what}: {self.payer.name} answered {status}")
         raise FetchError(f"{what}: no usable token")  # pragma: no cover - loop returns
 
-    def page(self, url: str, label: str, number: int) -> tuple[Page, dict]:
-        """One page, asked again when it comes back unusable (cut short, not JSON)."""
+    def page(self, url: str, label: str, number: int, *, ahead: bool = True) -> tuple[Page, dict]:
+        """One page and the members its links are read from; asked again when it comes
+        back unusable (cut short, not JSON).
+
+        With `ahead`, a Bundle whose head says where the next page is comes back
+        unparsed (`Page.parsed` false, the head as its members): `complete` it later."""
         what = f"{label} page {number}"
         last = ""
         for _ in range(PAGE_ATTEMPTS):
@@ -179,31 +200,56 @@ class Fetcher:
             except FetchError as exc:
                 last = exc.reason
                 continue
+            if ahead and (head := bundle_head(body)) is not None:
+                members, empty = head
+                return Page(label, number, body, url=url, empty=empty), members
             try:
-                parsed = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                last = f"{what}: {self.payer.name} sent a response that is not valid JSON"
-                continue
-            if not isinstance(parsed, dict):
-                last = f"{what}: {self.payer.name} sent JSON that is not a FHIR resource"
-                continue
-            if parsed.get("resourceType") == "OperationOutcome":
-                raise FetchError(f"{what}: {self.payer.name} answered with an OperationOutcome")
-            if parsed.get("resourceType") != "Bundle":
-                # A read: wrapped as a one-entry page (its bytes untouched), so the
-                # loader commits it now rather than holding it for a batch.
-                body = (
-                    b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":%s}]}'
-                    % body
-                )
-            page = Page(label, number, body)
-            page_keys(page, parsed)
-            return page, parsed
+                return self._parsed(Page(label, number, body, url=url), what)
+            except _Unusable as exc:
+                last = str(exc)
         raise FetchError(last)
 
+    def complete(self, page: Page) -> Page:
+        """`page` parsed whole (its entries counted); asked again if it is unusable."""
+        if page.parsed:
+            return page
+        what = f"{page.label} page {page.number}"
+        try:
+            return self._parsed(page, what)[0]
+        except _Unusable:
+            return self.page(page.url, page.label, page.number, ahead=False)[0]
+
+    def _parsed(self, page: Page, what: str) -> tuple[Page, dict]:
+        try:
+            parsed = orjson.loads(page.body)
+        except orjson.JSONDecodeError:
+            raise _Unusable(
+                f"{what}: {self.payer.name} sent a response that is not valid JSON"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise _Unusable(f"{what}: {self.payer.name} sent JSON that is not a FHIR resource")
+        if parsed.get("resourceType") == "OperationOutcome":
+            raise FetchError(f"{what}: {self.payer.name} answered with an OperationOutcome")
+        if parsed.get("resourceType") != "Bundle":
+            # A read: wrapped as a one-entry page (its bytes untouched), so the
+            # loader commits it now rather than holding it for a batch.
+            page.body = (
+                b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":%s}]}'
+                % page.body
+            )
+        page_keys(page, parsed)
+        page.parsed = True
+        page.empty = not page.keys
+        return page, parsed
+
     def search(self, path: str, label: str, stop: threading.Event) -> Iterator[Page]:
-        """Every page of one search, following `next` links with loop protection."""
-        url: str | None = self.url(path)
+        """Every page of one search, following `next` links with loop protection.
+
+        Close it on the thread that iterates it: the payer slot it keeps is that thread's."""
+        with self.session.keeping_slot():
+            yield from self._follow(self.url(path), label, stop)
+
+    def _follow(self, url: str | None, label: str, stop: threading.Event) -> Iterator[Page]:
         seen: set[str] = set()
         empty_run = 0
         number = 0
@@ -212,10 +258,10 @@ class Fetcher:
             if number > self.max_pages:
                 raise FetchError(f"{label}: more than {self.max_pages} pages; stopped")
             seen.add(url)
-            page, parsed = self.page(url, label, number)
+            page, members = self.page(url, label, number)
             yield page
-            empty_run = 0 if page.keys else empty_run + 1
-            nxt = next_link(parsed, url)
+            empty_run = empty_run + 1 if page.empty else 0
+            nxt = next_link(members, url)
             if nxt is None:
                 return
             if nxt in seen:
@@ -228,6 +274,37 @@ class Fetcher:
                     f"{label} page {number}: {empty_run} empty pages in a row; stopped"
                 )
             url = nxt
+
+
+# The first `"entry":` member and the start of its array ("[" or "[]" when empty).
+_ENTRY_MEMBER = re.compile(rb'"entry"\s*:\s*(\[\s*\]?)?')
+
+
+def bundle_head(body: bytes) -> tuple[dict, bool] | None:
+    """A Bundle's members before its `entry` array and whether that array is empty,
+    read without parsing the entries; None unless that is certain.
+
+    The text before the first `"entry":`, closed with `}`, parses only when that is a
+    member of the top-level object (cut inside a string or a nested value, it would
+    not), so a wrong cut is never taken. None too when the head has no `link` (it may
+    come after the entries), the document is not a Bundle, or `entry` is no array:
+    the whole parse then decides.
+    """
+    match = _ENTRY_MEMBER.search(body)
+    if match is None or not match.group(1):
+        return None
+    head = body[: match.start()].rstrip()
+    if head.endswith(b","):
+        head = head[:-1]
+    try:
+        members = orjson.loads(head + b"}")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(members, dict) or members.get("resourceType") != "Bundle":
+        return None
+    if "link" not in members:
+        return None
+    return members, match.group(1).endswith(b"]")
 
 
 def next_link(parsed: dict, current: str) -> str | None:

@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -48,9 +49,10 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 4
 ID_BATCH = 20
 REFERENCE_ROUNDS = 3  # PractitionerRole → Practitioner → Organization
-# Pages fetched ahead of the loader: enough that a slow loader never stalls the chain
-# of `next` links (a few MB at most).
-QUEUE_PAGES = 64
+# Pages fetched ahead of the loader, bounded by their bytes: a burst of small pages
+# while every type is fetched at once must not stall the longest chain of `next`
+# links behind a loader that catches up later.
+AHEAD_BYTES = 64 * 1024 * 1024
 GIL_SWITCH_S = 0.0005
 # Types that usually have the most pages for a patient, most first.
 LIKELY_LONGEST = {
@@ -340,27 +342,20 @@ class Run:
         """Run searches on up to the payer's concurrency limit of threads; yield page bytes."""
         if not items:
             return
-        pages: queue.Queue = queue.Queue(maxsize=QUEUE_PAGES)
+        pages = _Ahead(AHEAD_BYTES)
         abort = threading.Event()
         done = object()
 
-        def put(item) -> None:
-            while not abort.is_set():
-                try:
-                    pages.put(item, timeout=0.2)
-                    return
-                except queue.Full:
-                    continue
+        def put(item, size: int = 0) -> None:
+            pages.put(item, size, abort)
 
         def work(path: str, label: str) -> None:
             try:
-                for page in self.fetcher.search(path, label, abort):
-                    put(page)
-            except NotAvailable as exc:
-                if not (missing_ok and exc.status in (404, 410)) and exc.status != 403:
-                    self._fail(exc.reason)
+                with closing(self.fetcher.search(path, label, abort)) as search:
+                    for page in search:
+                        put(page, len(page.body))
             except FetchError as exc:
-                self._fail(exc.reason)
+                self._failed(exc, missing_ok)
             except BaseException as exc:  # rate limit, lapsed token: the whole run stops
                 put(exc)
             finally:
@@ -386,12 +381,31 @@ class Run:
                 elif isinstance(item, BaseException):
                     raise item
                 else:
-                    self._count(item)
-                    yield item.body
+                    pages.done(len(item.body))
+                    page = self._complete(item, missing_ok)
+                    if page is not None:
+                        self._count(page)
+                        yield page.body
         finally:
             if remaining:
                 abort.set()
             pool.shutdown(wait=True)
+
+    def _complete(self, page: Page, missing_ok: bool) -> Page | None:
+        """The page parsed whole (see `Fetcher.complete`); None when it stayed unusable."""
+        try:
+            return self.fetcher.complete(page)
+        except FetchError as exc:
+            self._failed(exc, missing_ok)
+            return None
+
+    def _failed(self, exc: FetchError, missing_ok: bool) -> None:
+        """Record a search that failed, unless it only found nothing to read."""
+        if isinstance(exc, NotAvailable) and (
+            exc.status == 403 or (missing_ok and exc.status in (404, 410))
+        ):
+            return
+        self._fail(exc.reason)
 
     def _fail(self, reason: str) -> None:
         with self.lock:
@@ -406,6 +420,37 @@ class Run:
             entry["fetched"] = entry.get("fetched", 0) + n
         if self.progress is not None:
             self.progress(page)
+
+
+class _Ahead:
+    """The queue of pages between the fetch threads and the loader, bounded by bytes.
+
+    One page always fits, however large (`payers.http` bounds a response), and the
+    threads' markers (done, an exception) never wait."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.items: queue.SimpleQueue = queue.SimpleQueue()
+        self.room = threading.Condition()
+
+    def put(self, item, size: int, abort: threading.Event) -> None:
+        with self.room:
+            while size and self.size and self.size + size > self.max_bytes and not abort.is_set():
+                self.room.wait(0.2)
+            if abort.is_set():
+                return
+            self.size += size
+        self.items.put(item)
+
+    def get(self, timeout: float):
+        return self.items.get(timeout=timeout)
+
+    def done(self, size: int) -> None:
+        """The loader took an item of `size` bytes."""
+        with self.room:
+            self.size -= size
+            self.room.notify_all()
 
 
 def _emit(consent: Consent, event: str, data: dict) -> None:

@@ -229,33 +229,34 @@ def _json(value: object) -> str:
 
 
 def delete_absent(consent, keep: Iterable[tuple[str, str]]) -> int:
-    """After a full sync: delete this consent's rows whose key is not in `keep`."""
+    """After a full sync: delete this consent's rows whose key is not in `keep`.
+
+    The consent's keys are read (one index scan) and compared here, and only the
+    absent ones are named to the DELETE: an anti-join against the keep-list was
+    planned, right after a first load, from statistics that still said the consent
+    had no rows, as a nested loop (12,000 x 12,000 comparisons: 12 s; quadratic)."""
     consent_id = _consent_id(consent)
-    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
-        raw = cursor.cursor
-        raw.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS fhircache_keep (resource_type text,"
-            " resource_id text) ON COMMIT DELETE ROWS"
+    keep = keep if isinstance(keep, set | frozenset) else set(keep)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT resource_type, resource_id FROM {TABLE} WHERE consent_id = %s",
+            [consent_id],
         )
-        with raw.copy("COPY fhircache_keep FROM STDIN") as copy:
-            for key in keep:
-                copy.write_row(key)
-        # autovacuum never analyzes temp tables: without this the planner guesses its size
-        raw.execute("ANALYZE fhircache_keep")
-        raw.execute(
-            f"DELETE FROM {TABLE} r WHERE r.consent_id = %s AND NOT EXISTS ("
-            " SELECT 1 FROM fhircache_keep k WHERE k.resource_type = r.resource_type"
-            " AND k.resource_id = r.resource_id)",
-            (consent_id,),
-        )
-        deleted = raw.rowcount
-        raw.execute(
-            f"DELETE FROM fhircache_outcome o WHERE o.consent_id = %s AND NOT EXISTS ("
+        absent = [key for key in cursor.fetchall() if key not in keep]
+        deleted = 0
+        if absent:
+            cursor.execute(
+                f"DELETE FROM {TABLE} WHERE consent_id = %s AND (resource_type, resource_id)"
+                " IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                [consent_id, [k[0] for k in absent], [k[1] for k in absent]],
+            )
+            deleted = cursor.rowcount
+        cursor.execute(
+            "DELETE FROM fhircache_outcome o WHERE o.consent_id = %s AND NOT EXISTS ("
             f" SELECT 1 FROM {TABLE} r WHERE r.consent_id = o.consent_id"
             " AND r.resource_type = o.resource_type AND r.resource_id = o.resource_id)",
-            (consent_id,),
+            [consent_id],
         )
-        raw.execute("TRUNCATE fhircache_keep")
     return deleted
 
 

@@ -8,6 +8,10 @@ that name method and URL without the query string (codes and tokens travel
 there), and a hard refusal to send an `Authorization` header to any origin that
 is not the payer's own.
 
+`Payer.max_concurrency` is a slot per request in flight, counted in Redis across
+workers; a thread following a chain of pages may keep its slot from one request
+to the next (`keeping_slot`) while no other caller waits for one.
+
 The checks live in `send()`, which requests calls for every request and every
 redirect hop, so a subclass (authlib's `OAuth2Session` mixed in on top) cannot
 bypass them.
@@ -20,7 +24,8 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -46,12 +51,18 @@ BACKOFF_MAX_S = 8.0
 # (a Celery task re-queues itself with the countdown instead of holding a worker).
 MAX_RETRY_AFTER_S = 10.0
 RETRY_AFTER_CEILING_S = 24 * 3600.0
+# How often a slot kept between requests (`PayerSession.keeping_slot`) is checked for
+# waiters and its lease renewed: the longest another caller waits for it.
+KEEP_CHECK_S = 0.5
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
 # The most we read of one payer response (a page of 10 MB is already unusual).
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# Bytes asked of the socket at a time: every read lets go of the GIL and waits to get
+# it back, which costs a sync's chain of pages more than the buffer does.
+READ_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -211,15 +222,50 @@ class PayerSession(requests.Session):
         """One attempt, holding one of the payer's concurrency slots while it runs."""
         if self.slots is None or getattr(self._holding, "slot", None) is not None:
             return super().send(request, **kwargs)
-        slot = self.slots.acquire(max_wait=self.max_retry_after)
+        slot = self._kept_slot()
         if slot is None:
-            raise PayerBusy(1.0, url)
+            slot = self.slots.acquire(max_wait=self.max_retry_after)
+            if slot is None:
+                raise PayerBusy(1.0, url)
+            self._holding.checked = time.monotonic()
         self._holding.slot = slot
         try:
             return super().send(request, **kwargs)
         finally:
             self._holding.slot = None
-            self.slots.release(slot)
+            if getattr(self._holding, "keep", False):
+                self._holding.kept = slot
+            else:
+                self.slots.release(slot)
+
+    @contextmanager
+    def keeping_slot(self) -> Iterator[None]:
+        """Requests of this thread inside the block keep their concurrency slot from one
+        to the next (a chain of `next` links: two Redis round trips less per page) while
+        no other caller waits for one; it is released when the block ends."""
+        self._holding.keep = True
+        try:
+            yield
+        finally:
+            self._holding.keep = False
+            kept, self._holding.kept = getattr(self._holding, "kept", None), None
+            if kept is not None and self.slots is not None:
+                self.slots.release(kept)
+
+    def _kept_slot(self) -> str | None:
+        """The slot kept from this thread's last request, while it is still ours; checked
+        (and its lease renewed) every KEEP_CHECK_S, when it is given up to a waiter."""
+        slot, self._holding.kept = getattr(self._holding, "kept", None), None
+        if slot is None:
+            return None
+        if time.monotonic() - self._holding.checked < KEEP_CHECK_S:
+            return slot
+        if self.slots.keep(slot):
+            self._holding.checked = time.monotonic()
+            return slot
+        # Given up: the waiter polls every POLL_S; it takes the slot before we ask again.
+        self._sleep(2 * self.slots.POLL_S)
+        return None
 
     def _wait_for_rate_limit(self, url: str) -> None:
         """Our own limit for this payer (`Payer.rate_limit_per_minute`), shared by all workers."""
@@ -312,7 +358,7 @@ def read_limited(response: requests.Response, limit: int = MAX_RESPONSE_BYTES) -
         )
     chunks, size = [], 0
     try:
-        for chunk in response.iter_content(1 << 16):
+        for chunk in response.iter_content(READ_CHUNK):
             size += len(chunk)
             if size > limit:
                 raise PayerHTTPError(

@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import orjson
 import pytest
 from django.utils import timezone
 
@@ -162,6 +163,38 @@ def test_json_that_stays_truncated_is_a_readable_error(misbehaving):
         f"{EOB} page 1: Misbehaving Health sent a response that is not valid JSON"
     )
     assert _ids(double.consent, "Patient") == [PATIENT]
+
+
+def _cut_after_head(page: dict) -> bytes:
+    """A page whose head (type, links) arrived whole and whose entries were cut short."""
+    text = orjson.dumps(page)
+    return text[: text.index(b'"entry":') + 20]
+
+
+def test_a_page_cut_short_after_its_links_is_asked_again_while_the_chain_goes_on(misbehaving):
+    double = make_double(misbehaving)
+    first = bundle(eob("e1"), next_url=f"{double.base}/eob-page-2")
+    double.script(EOB, Reply(200, _cut_after_head(first)), Reply(200, first))
+    double.script("eob-page-2", Reply(200, bundle(eob("e2"))))
+    job = _run(double)
+    assert job.state == SyncJob.State.SUCCEEDED, job.last_error
+    assert _ids(double.consent) == ["e1", "e2"]
+    assert job.counts[EOB]["fetched"] == 2
+    assert len(misbehaving.hits(f"/fhir/{EOB}")) == 2  # asked again, once
+    assert len(misbehaving.hits("/fhir/eob-page-2")) == 1  # its next link followed once
+
+
+def test_a_page_that_stays_cut_short_after_its_links_fails_alone(misbehaving):
+    double = make_double(misbehaving)
+    first = bundle(eob("e1"), next_url=f"{double.base}/eob-page-2")
+    double.script(EOB, Reply(200, _cut_after_head(first)))
+    double.script("eob-page-2", Reply(200, bundle(eob("e2"))))
+    job = _run(double)
+    assert job.state == SyncJob.State.PARTIAL
+    assert job.last_error == (
+        f"{EOB} page 1: Misbehaving Health sent a response that is not valid JSON"
+    )
+    assert _ids(double.consent) == ["e2"]  # the page after it still came
 
 
 def test_a_resource_that_fails_validation_is_counted_and_the_sync_succeeds(misbehaving):

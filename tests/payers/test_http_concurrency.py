@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from payers import limits
 from payers.http import PayerBusy, payer_session
 from payers.limits import ConcurrencyLimiter
 from payers.models import Payer
 from tests.payers.misbehaving import Reply
+from tests.services import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +86,49 @@ def test_slots_are_released_after_errors_and_redirects(misbehaving):
     assert session.get(f"{misbehaving.url}/fhir/moved").status_code == 200
     assert session.get(f"{misbehaving.url}/fhir/broken").status_code == 500
     assert _slots(payer).try_acquire()  # nothing was left holding the slot
+
+
+def _held(payer: Payer) -> int:
+    return limits._redis().zcard(_slots(payer).key)
+
+
+def test_a_slot_kept_between_requests_is_released_at_the_end(misbehaving):
+    misbehaving.script("/fhir/EOB", Reply(200, {"resourceType": "Bundle"}))
+    payer = _payer(misbehaving.url, max_concurrency=1)
+    session = payer_session(payer)
+
+    with session.keeping_slot():
+        for _ in range(3):
+            assert session.get(f"{misbehaving.url}/fhir/EOB").status_code == 200
+            assert _held(payer) == 1  # kept between requests
+    assert _held(payer) == 0
+    session.get(f"{misbehaving.url}/fhir/EOB")
+    assert _held(payer) == 0  # outside the block, released after each request
+
+
+def test_a_kept_slot_is_given_up_to_a_waiting_worker(misbehaving):
+    misbehaving.script("/fhir/EOB", Reply(200, {"resourceType": "Bundle"}, delay=0.05))
+    payer = _payer(misbehaving.url, max_concurrency=1)
+    keeper, done = payer_session(payer), threading.Event()
+    statuses: list[int] = []
+
+    def chain() -> None:
+        with keeper.keeping_slot():
+            while not done.is_set():
+                statuses.append(keeper.get(f"{misbehaving.url}/fhir/EOB").status_code)
+
+    thread = threading.Thread(target=chain)
+    thread.start()
+    try:
+        wait_until(lambda: statuses, timeout=5)
+        # another worker's request gets the payer's only slot while the chain goes on
+        other = payer_session(payer, max_retry_after=5).get(f"{misbehaving.url}/fhir/EOB")
+        assert other.status_code == 200
+        count = len(statuses)
+        wait_until(lambda: len(statuses) > count, timeout=5)  # the chain took it back
+    finally:
+        done.set()
+        thread.join()
+    assert set(statuses) == {200}
+    assert misbehaving.max_in_flight == 1
+    assert _held(payer) == 0
