@@ -77,6 +77,9 @@ class Page:
     parsed: bool = False
     keys: set[tuple[str, str]] = field(default_factory=set)  # (type, payer id) of entries
     entries_by_type: dict[str, int] = field(default_factory=dict)
+    # The parse of `body`, kept by `complete` for the loader (`fhircache.loader.Parsed`)
+    # so that it is not parsed twice; never kept for pages still queued (memory).
+    value: dict | None = None
 
 
 class PayerToken:
@@ -215,11 +218,11 @@ class Fetcher:
             return page
         what = f"{page.label} page {page.number}"
         try:
-            return self._parsed(page, what)[0]
+            return self._parsed(page, what, keep=True)[0]
         except _Unusable:
             return self.page(page.url, page.label, page.number, ahead=False)[0]
 
-    def _parsed(self, page: Page, what: str) -> tuple[Page, dict]:
+    def _parsed(self, page: Page, what: str, keep: bool = False) -> tuple[Page, dict]:
         try:
             parsed = orjson.loads(page.body)
         except orjson.JSONDecodeError:
@@ -237,6 +240,8 @@ class Fetcher:
                 b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":%s}]}'
                 % page.body
             )
+        elif keep:
+            page.value = parsed
         page_keys(page, parsed)
         page.parsed = True
         page.empty = not page.keys

@@ -14,13 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fhircache import repository
-from fhircache.normalize.parse import ParseError, parse_page
+from fhircache.normalize.parse import Parsed, ParseError, parse_page
 from fhircache.normalize.pipeline import PageResult, normalize_page, quarantine_unparseable
 from fhircache.normalize.provenance import SourceInfo
 from fhircache.normalize.validation_fast import check as structural_check
 from fhircache.writer import PageWriter
 
-__all__ = ["LoadResult", "SourceInfo", "delete_consent_data", "load_resources"]
+__all__ = ["LoadResult", "Parsed", "SourceInfo", "delete_consent_data", "load_resources"]
 
 BATCH_SIZE = 500
 
@@ -59,9 +59,11 @@ _BY_TYPE_COUNTS = ("received", "created", "updated", "unchanged", "quarantined",
 Entries = list[tuple[str | None, dict]]
 
 
-def _may_hold_nul(item: dict | bytes | str) -> bool:
+def _may_hold_nul(item: dict | bytes | str | Parsed) -> bool:
     """Whether parsed `item` may hold U+0000: JSON text holds it only as `\\u0000`
     (a rare false alarm, `\\\\u0000`, only costs the screen of its page)."""
+    if isinstance(item, Parsed):
+        item = item.raw
     if isinstance(item, str):
         return "\\u0000" in item
     if isinstance(item, bytes | bytearray | memoryview):
@@ -83,7 +85,7 @@ class _Page:
         return bool(self.entries or self.broken)
 
 
-def _pages(items: Iterable[dict | bytes | str]) -> Iterator[_Page]:
+def _pages(items: Iterable[dict | bytes | str | Parsed]) -> Iterator[_Page]:
     """The pages of the input: each Bundle, and batches of loose resources."""
     pending = _Page()
     for item in items:
@@ -144,7 +146,7 @@ def _collector_paused() -> Iterator[None]:
 
 def load_resources(
     consent,
-    resources: Iterable[dict | bytes | str],
+    resources: Iterable[dict | bytes | str | Parsed],
     *,
     source: SourceInfo,
     full_sync: bool = False,

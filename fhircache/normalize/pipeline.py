@@ -18,6 +18,7 @@ from fhircache.indexing import Index, extract_index
 from fhircache.normalize.carin import add_current_adjudication_codings
 from fhircache.normalize.display import fill_displays
 from fhircache.normalize.ids import cache_id, content_id
+from fhircache.normalize.parse import Parsed
 from fhircache.normalize.provenance import SourceInfo, tag_source
 from fhircache.normalize.quality import is_servable_type, mark_quality, servable_meta
 from fhircache.normalize.references import ReferenceResolver, rewrite_references
@@ -124,9 +125,11 @@ def quarantine_unserializable(resource: dict, message: str) -> QuarantinedItem:
     )
 
 
-def quarantine_unparseable(data: bytes | str | dict, message: str) -> QuarantinedItem:
+def quarantine_unparseable(data: bytes | str | dict | Parsed, message: str) -> QuarantinedItem:
     """The quarantine record of input that is not a JSON object at all (or not
     a Bundle one can take entries from)."""
+    if isinstance(data, Parsed):
+        data = data.raw
     if isinstance(data, dict):
         try:
             raw = orjson.dumps(data)

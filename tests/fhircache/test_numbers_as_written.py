@@ -12,7 +12,7 @@ import pytest
 
 from fhircache import repository
 from fhircache.loader import load_resources
-from fhircache.normalize.parse import numbers_survive, parse_page
+from fhircache.normalize.parse import Parsed, numbers_survive, parse_page
 from tests.fhircache.api.conftest import issue_token, make_consent
 from tests.fhircache.conftest import source_for
 
@@ -99,6 +99,17 @@ def test_loose_resources_and_escaped_text_keep_numbers_and_characters(consent):
     stored = repository.read(consent, "Observation", "loose").content
     assert _tokens(stored) == [b"2.50"]
     assert orjson.loads(stored)["code"]["text"] == "café / ok"
+
+
+def test_a_page_its_caller_parsed_is_loaded_as_its_bytes_are(crafted_consent):
+    """`Parsed(raw, value)` (the ETL's pages): the caller's parse is taken, numbers still
+    come from the text — the same rows as the bytes alone gave, unchanged."""
+    page = _page_of([_observation(f"n{i}", t) for i, t in enumerate(CRAFTED)])
+    again = load_resources(crafted_consent, [Parsed(page, orjson.loads(page))], source=source_for())
+    assert (again.created, again.updated, again.unchanged) == (0, 0, len(CRAFTED))
+    for i, token in enumerate(CRAFTED):
+        row = repository.read(crafted_consent, "Observation", f"n{i}")
+        assert _tokens(row.content) == [token.encode()], token
 
 
 def test_a_reload_of_exact_numbers_changes_nothing(crafted_consent):
